@@ -1,0 +1,148 @@
+-- mable-pipeline metrics schema: the single source of truth.
+--
+-- The binary embeds this file (include_str!) and runs each statement with
+-- `{db}` replaced by the validated `--database` name; compose mounts it into
+-- ClickHouse's init directory with `{db}` already set to `mable`.
+--
+-- Must run unchanged on ClickHouse 18.16 (Debian, what tests use) and on
+-- current ClickHouse (what compose runs): plain types only, no DateTime64,
+-- codecs, TTL or LowCardinality.
+--
+-- Delivery is exactly-once: every row carries a deterministic key (the ORDER BY
+-- of its ReplacingMergeTree) and every insert chunk an `insert_id`; before a
+-- chunk is re-sent after an ambiguous failure the sidecar asks whether that
+-- `insert_id` already landed. ReplacingMergeTree collapses any duplicate that
+-- still slipped through once parts merge (`FINAL` gives the exact view at once).
+
+CREATE DATABASE IF NOT EXISTS {db};
+
+-- One row per (run, stage, batch, worker): counted inside the stage operator.
+-- The first seven columns are the Go seed's table, same names, compatible types,
+-- so the seed README's example queries run unchanged.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_metrics (
+    stage_name   String,
+    batch_id     UInt32,
+    input_count  UInt64,
+    output_count UInt64,
+    duration_ms  Float64,
+    worker_id    UInt32,
+    timestamp    DateTime,
+    run_id       String,
+    dataflow     String,
+    stage_path   String,
+    stage_kind   String,
+    operator_id  UInt64,
+    process_id   UInt32,
+    busy_ns      UInt64,
+    start_us     UInt64,
+    end_us       UInt64,
+    insert_id    String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (dataflow, run_id, stage_path, batch_id, worker_id);
+
+-- One row per (run, process): what ran, how it ended.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_runs (
+    run_id       String,
+    dataflow     String,
+    process_id   UInt32,
+    processes    UInt32,
+    workers      UInt32,
+    batch_size   UInt64,
+    batches      UInt64,
+    input        String,
+    args         String,
+    records_in   UInt64,
+    records_out  UInt64,
+    records_skipped UInt64,
+    started_at   DateTime,
+    start_us     UInt64,
+    end_us       UInt64,
+    elapsed_ms   Float64,
+    status       String,
+    error        String,
+    version      String,
+    host         String,
+    insert_id    String
+) ENGINE = ReplacingMergeTree(end_us)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (run_id, process_id);
+
+-- One row per (run, worker, operator), from timely's own log: the operator graph
+-- (internal operators included) with scheduling time and activation counts.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_operators (
+    run_id       String,
+    dataflow     String,
+    worker_id    UInt32,
+    process_id   UInt32,
+    operator_id  UInt64,
+    address      String,
+    parent_address String,
+    name         String,
+    stage_path   String,
+    is_scope     UInt8,
+    schedule_ns  UInt64,
+    activations  UInt64,
+    max_activation_ns UInt64,
+    timestamp    DateTime,
+    insert_id    String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, worker_id, operator_id);
+
+-- One row per (run, worker, channel): endpoints and the records that crossed it.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_channels (
+    run_id        String,
+    dataflow      String,
+    worker_id     UInt32,
+    process_id    UInt32,
+    channel_id    UInt64,
+    scope_address String,
+    source_node   UInt32,
+    source_port   UInt32,
+    target_node   UInt32,
+    target_port   UInt32,
+    source_operator_id UInt64,
+    target_operator_id UInt64,
+    kind          String,
+    messages_sent UInt64,
+    records_sent  UInt64,
+    messages_received UInt64,
+    records_received  UInt64,
+    timestamp     DateTime,
+    insert_id     String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, worker_id, channel_id);
+
+-- One row per (run, batch): end-to-end latency as the dataflow's probe saw it
+-- on global worker 0, from the batch entering the input to the probe's frontier
+-- passing it.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_batches (
+    run_id       String,
+    dataflow     String,
+    batch_id     UInt32,
+    worker_id    UInt32,
+    process_id   UInt32,
+    records_in   UInt64,
+    entered_us   UInt64,
+    completed_us UInt64,
+    latency_ms   Float64,
+    timestamp    DateTime,
+    insert_id    String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, batch_id);
+
+-- One row per (run, reduce stage, batch): the combined per-batch aggregate.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_reductions (
+    run_id       String,
+    dataflow     String,
+    stage_path   String,
+    batch_id     UInt32,
+    result       String,
+    timestamp    DateTime,
+    insert_id    String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, stage_path, batch_id);

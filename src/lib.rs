@@ -1,0 +1,13 @@
+//! mable-pipeline: event-processing pipelines as timely dataflows, with
+//! per-operator, per-batch metrics shipped while they run.
+//!
+//! A record's path through the crate reads off the module names:
+//! [`input`] (files and synthetic sources, cut into batches) →
+//! [`pipeline`] (the builder and its stages, each one named timely operator) →
+//! [`metrics`] (capture inside operators, timely's log and probes) →
+//! [`sink`] (the sidecar thread, JSONEachRow files, ClickHouse).
+//! [`run`] ties them together on timely workers; [`dataflows`] holds the
+//! pipelines users run.
+
+pub mod metrics;
+pub mod sink;

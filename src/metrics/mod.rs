@@ -1,0 +1,2 @@
+//! Metrics capture.
+pub mod rows;

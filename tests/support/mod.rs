@@ -1,0 +1,3 @@
+//! Shared test support. Each integration test file includes it with `mod support;`.
+#![allow(dead_code)]
+pub mod clickhouse;
