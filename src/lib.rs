@@ -7,7 +7,15 @@
 //! [`metrics`] (capture inside operators, timely's log and probes) →
 //! [`sink`] (the sidecar thread, JSONEachRow files, ClickHouse).
 //! [`run`] ties them together on timely workers; [`dataflows`] holds the
-//! pipelines users run.
+//! pipelines users run; [`record`] the record types they process.
 
+pub mod cli;
+#[path = "../dataflows/mod.rs"]
+pub mod dataflows;
+pub mod failure;
+pub mod input;
 pub mod metrics;
+pub mod pipeline;
+pub mod record;
+pub mod run;
 pub mod sink;

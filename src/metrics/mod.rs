@@ -1,2 +1,8 @@
-//! Metrics capture.
+//! Metrics capture: counters inside stage operators ([`stage`]), timely's
+//! own log ([`timely_log`]), batch latency from the probe ([`latency`]), and
+//! the row types all of it becomes ([`rows`]).
+
+pub mod clock;
 pub mod rows;
+pub mod stage;
+pub mod timely_log;

@@ -1,0 +1,72 @@
+//! The default sink: one JSONEachRow file per table under
+//! `--metrics-dir/<run_id>/`, appended chunk by chunk during the run. Each
+//! file loads into ClickHouse as it is:
+//! `clickhouse-client --query "INSERT INTO mable.pipeline_metrics FORMAT JSONEachRow" < pipeline_metrics.ndjson`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{Chunk, Outcome, Sink};
+use crate::metrics::rows::Table;
+
+/// Writes rows to `dir/<table>.ndjson`.
+pub struct FileSink {
+    dir: PathBuf,
+    files: HashMap<Table, std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl FileSink {
+    /// A sink writing into `dir` (created when the first rows arrive).
+    pub fn new(dir: &Path) -> FileSink {
+        FileSink {
+            dir: dir.to_path_buf(),
+            files: HashMap::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The directory the files go to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write(&mut self, chunk: &Chunk) -> std::io::Result<()> {
+        let table = chunk.rows.table();
+        if !self.files.contains_key(&table) {
+            std::fs::create_dir_all(&self.dir)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join(format!("{}.ndjson", table.name())))?;
+            self.files.insert(table, file);
+        }
+        self.buf.clear();
+        chunk.rows.write_json_each_row(&mut self.buf);
+        // One write per chunk: a reader never sees half a chunk's lines for long.
+        self.files
+            .get_mut(&table)
+            .expect("opened above")
+            .write_all(&self.buf)
+    }
+}
+
+impl Sink for FileSink {
+    fn describe(&self) -> String {
+        format!("files in {}", self.dir.display())
+    }
+
+    fn deliver(&mut self, chunk: &Chunk) -> Outcome {
+        match self.write(chunk) {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => Outcome::Rejected(format!("cannot write {}: {e}", self.dir.display())),
+        }
+    }
+
+    fn finish(&mut self, _deadline: std::time::Instant) {
+        for f in self.files.values_mut() {
+            let _ = f.sync_data();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The pipelines users run, one file each. Each reads like the seed's fluent
+//! chains: `Pipeline::new().map(..).filter(..)...`.
+
+pub mod int;
+pub mod mable_event;
+pub mod test_struct;
+
+use crate::pipeline::{Pipeline, StageNode};
+use crate::record::{Record, SourceRecord};
+use crate::run::{RunConfig, RunError, RunReport};
+
+/// What a dataflow's pipeline may depend on: the same on every worker and
+/// process, so output never depends on how the run was split.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// `--seed`: drives every pseudo-random value.
+    pub seed: u64,
+    /// The run's start, unix seconds: what "now" means inside the pipeline.
+    pub now: i64,
+}
+
+/// A named pipeline the binary can run.
+pub trait Dataflow: Sync {
+    /// The `--dataflow` name.
+    fn name(&self) -> &'static str;
+    /// One line on what it does.
+    fn about(&self) -> &'static str;
+    /// Whether it can make its records with no input file (`--size N` alone).
+    fn generates_input(&self) -> bool;
+    /// Its stage graph.
+    fn stages(&self) -> Vec<StageNode>;
+    /// Runs it.
+    fn run(&self, config: &RunConfig) -> Result<RunReport, RunError>;
+}
+
+/// A dataflow from records `R` (read or generated) to records `O`.
+pub struct Definition<R, O> {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub pipeline: fn(&Params) -> Pipeline<R, O>,
+}
+
+impl<R: SourceRecord, O: Record> Dataflow for Definition<R, O> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn about(&self) -> &'static str {
+        self.about
+    }
+    fn generates_input(&self) -> bool {
+        R::generate(0, 0).is_some()
+    }
+    fn stages(&self) -> Vec<StageNode> {
+        (self.pipeline)(&Params { seed: 0, now: 0 })
+            .stages()
+            .to_vec()
+    }
+    fn run(&self, config: &RunConfig) -> Result<RunReport, RunError> {
+        crate::run::run(self.name, self.pipeline, config)
+    }
+}
+
+/// Every dataflow, the default (`mable_event`) first.
+pub fn all() -> [&'static dyn Dataflow; 3] {
+    [
+        &mable_event::DATAFLOW,
+        &int::DATAFLOW,
+        &test_struct::DATAFLOW,
+    ]
+}
+
+/// The dataflow called `name`.
+///
+/// ```
+/// assert!(mable_pipeline::dataflows::find("int").is_some());
+/// assert!(mable_pipeline::dataflows::find("nope").is_none());
+/// ```
+pub fn find(name: &str) -> Option<&'static dyn Dataflow> {
+    all().into_iter().find(|d| d.name() == name)
+}

@@ -1,0 +1,149 @@
+//! Arguments, with `--help` as the manual.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::input::ErrorPolicy;
+
+/// Run event-processing pipelines as timely dataflows and see where their time goes.
+///
+/// Runs a dataflow over INPUT (a JSON object, a JSON array, or NDJSON — detected
+/// automatically) on many worker threads and, with -n, many processes. Every stage
+/// reports records in/out and busy time per batch and worker; timely's log adds the
+/// operator graph and scheduling time. Metrics go to ./metrics/<run_id>/*.ndjson by
+/// default, or to ClickHouse with --clickhouse-url, while the run goes.
+///
+/// Examples:
+///   mable-pipeline -w 8 testdata/mable_event.json
+///   mable-pipeline --dataflow int --size 1000000 -w 2
+///   mable-pipeline --size 1000000 --output out.ndjson testdata/mable_event.json
+///   mable-pipeline -w 2 -n 2 -p 0 --hostfile hosts.txt events.ndjson   (and -p 1 on the other host)
+#[derive(Debug, Parser)]
+#[command(
+    name = "mable-pipeline",
+    version,
+    args_conflicts_with_subcommands = true,
+    verbatim_doc_comment
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the dataflows and their stage graphs.
+    List,
+    /// Work with metrics written earlier.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Deliver metric rows spooled while ClickHouse was unreachable. Delivers each
+    /// chunk exactly once, however often it is run.
+    Replay {
+        /// The spool directory (printed by the run that spooled, `<metrics-dir>/spool` by default).
+        dir: PathBuf,
+        #[command(flatten)]
+        clickhouse: ClickHouseArgs,
+    },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClickHouseArgs {
+    /// Ship metrics to ClickHouse over HTTP, e.g. http://localhost:8123. User and password
+    /// come from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (never from the command line).
+    #[arg(long, env = "CLICKHOUSE_URL", value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+    /// The ClickHouse database (created, with its tables, if missing).
+    #[arg(long, default_value = "mable", value_name = "NAME")]
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The input file: a JSON object, a JSON array, or NDJSON. May be omitted for
+    /// dataflows that generate their records (int, test_struct) when --size is given.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// The dataflow to run (see `mable-pipeline list`).
+    #[arg(long, default_value = "mable_event", value_name = "NAME")]
+    pub dataflow: String,
+
+    /// Worker threads per process. Default: the number of CPUs.
+    #[arg(short = 'w', long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Processes in the cluster (timely's cluster mode); start each with its own -p.
+    #[arg(short = 'n', long, default_value_t = 1, value_name = "N")]
+    pub processes: usize,
+
+    /// This process's index, 0..N-1.
+    #[arg(short = 'p', long, default_value_t = 0, value_name = "I")]
+    pub process: usize,
+
+    /// Timely's hostfile: one host:port per line, line i for process i. Without it,
+    /// process i listens on localhost:2101+i. (`-h` is help, so this has no short form.)
+    #[arg(long, value_name = "FILE")]
+    pub hostfile: Option<PathBuf>,
+
+    /// Seconds to wait for all processes to connect before giving up.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub connect_timeout: u64,
+
+    /// Records per batch (one timely epoch each). Default: about four batches per
+    /// worker, between 1,024 and 65,536 records.
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+
+    /// Seed of every pseudo-random value; output depends on it and on record ids
+    /// only, never on worker count, batch size or process count.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+
+    /// Make N records: cycle INPUT's records with fresh ids, or generate them
+    /// (int, test_struct) when INPUT is omitted.
+    #[arg(long, value_name = "N")]
+    pub size: Option<u64>,
+
+    /// Write the records that reach the end of the pipeline here, as NDJSON (`-` for stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// What to do with a record that cannot be read: stop with an error naming
+    /// the file and line, or skip it, count it, and keep it in --dead-letter.
+    #[arg(long, value_enum, default_value_t = ErrorPolicy::Fail, value_name = "POLICY")]
+    pub on_error: ErrorPolicy,
+
+    /// With --on-error skip: write each skipped record here (NDJSON with file, line, error, record).
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+
+    /// Capture metrics (`off` disables all capture, for measuring overhead).
+    #[arg(long, value_enum, default_value_t = Switch::On, value_name = "ON|OFF")]
+    pub metrics: Switch,
+
+    /// Where metric files (and the ClickHouse spool) go.
+    #[arg(long, default_value = "metrics", value_name = "DIR")]
+    pub metrics_dir: PathBuf,
+
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+
+    /// Never show the progress line (it only shows on a terminal anyway).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}

@@ -1,0 +1,9 @@
+//! The command line: `mable-pipeline [OPTIONS] [INPUT]` runs a dataflow;
+//! `list` shows the dataflows; `metrics replay` delivers spooled metrics.
+
+mod args;
+mod commands;
+mod replay;
+
+pub use args::{Cli, Command, RunArgs};
+pub use commands::main;

@@ -1,0 +1,222 @@
+//! `collect`: hands each batch's records to a sink and passes them on.
+//!
+//! Built-in sinks write NDJSON to a file or stdout, or discard; any closure
+//! `FnMut(batch, &[R])` works too. File and stdout sinks are shared by all
+//! workers of a process: each worker serialises a container into its own
+//! buffer and takes the writer's lock once per 64 KiB, never per record. In
+//! a cluster their records are routed to process 0, so one file holds them all.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::record::Record;
+use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
+
+use super::stage::unary_stage;
+use super::{Batches, BuildContext, Epoch};
+use crate::failure::{Failure, Supervisor};
+use crate::metrics::stage::StageKind;
+
+type Callback<R> = Box<dyn FnMut(Epoch, &[R])>;
+
+/// Where a `collect` stage sends records.
+pub struct Collect<R> {
+    target: Target<R>,
+}
+
+enum Target<R> {
+    Discard,
+    Stdout,
+    Ndjson(PathBuf),
+    Callback(Callback<R>),
+}
+
+impl<R> Collect<R> {
+    /// Drops the records (they still pass on to any later stage).
+    pub fn discard() -> Collect<R> {
+        Collect {
+            target: Target::Discard,
+        }
+    }
+
+    /// Writes the records as NDJSON to standard output.
+    pub fn stdout() -> Collect<R> {
+        Collect {
+            target: Target::Stdout,
+        }
+    }
+
+    /// Writes the records as NDJSON to `path`, created (or truncated) when the
+    /// first record arrives, or at the end of the run if none does.
+    pub fn ndjson(path: impl Into<PathBuf>) -> Collect<R> {
+        Collect {
+            target: Target::Ndjson(path.into()),
+        }
+    }
+
+    /// Calls `f(batch, records)` for each container of records that reaches
+    /// the stage on this worker (a batch may come in several containers).
+    ///
+    /// ```
+    /// use mable_pipeline::pipeline::Collect;
+    /// let _c: Collect<i64> = Collect::callback(|batch, records: &[i64]| {
+    ///     println!("batch {batch}: {} records", records.len());
+    /// });
+    /// ```
+    pub fn callback(f: impl FnMut(Epoch, &[R]) + 'static) -> Collect<R> {
+        Collect {
+            target: Target::Callback(Box::new(f)),
+        }
+    }
+}
+
+pub(crate) fn collect<'s, R: Record>(
+    stream: Batches<'s, R>,
+    ctx: &BuildContext,
+    name: &str,
+    sink: Collect<R>,
+) -> Batches<'s, R> {
+    let (path, stdout) = match sink.target {
+        Target::Discard => {
+            return unary_stage(stream, ctx, name, StageKind::Collect, Local, |_, b| b);
+        }
+        Target::Callback(mut f) => {
+            return unary_stage(
+                stream,
+                ctx,
+                name,
+                StageKind::Collect,
+                Local,
+                move |epoch, b: Vec<R>| {
+                    f(epoch, &b);
+                    b
+                },
+            );
+        }
+        Target::Stdout => (PathBuf::from("<stdout>"), true),
+        Target::Ndjson(p) => (p, false),
+    };
+    let writer = SharedWriter::for_path(&path, stdout);
+    let mut guard = FlushGuard {
+        writer,
+        buffer: Vec::with_capacity(FLUSH_AT + 4096),
+        supervisor: ctx.supervisor.clone(),
+        owns_output: ctx.worker < ctx.threads,
+    };
+    let logic = move |_, batch: Vec<R>| {
+        for r in &batch {
+            if let Err(e) = serde_json::to_writer(&mut guard.buffer, r) {
+                guard.fail(e.to_string());
+                break;
+            }
+            guard.buffer.push(b'\n');
+        }
+        if guard.buffer.len() >= FLUSH_AT {
+            guard.write_buffer();
+        }
+        batch
+    };
+    if ctx.processes > 1 {
+        // Spread over process 0's workers: records must reach one machine.
+        let threads = ctx.threads as u64;
+        let mut next = 0u64;
+        let pact = Exchange::new(move |_: &R| {
+            next = next.wrapping_add(1);
+            next % threads
+        });
+        unary_stage(stream, ctx, name, StageKind::Collect, pact, logic)
+    } else {
+        unary_stage(stream, ctx, name, StageKind::Collect, Local, logic)
+    }
+}
+
+const FLUSH_AT: usize = 64 * 1024;
+
+/// One output per path per process, shared by its workers; opened lazily so
+/// a process that never receives records never truncates the file.
+struct SharedWriter {
+    path: PathBuf,
+    stdout: bool,
+    out: Mutex<Option<Box<dyn Write + Send>>>,
+}
+
+impl SharedWriter {
+    fn for_path(path: &Path, stdout: bool) -> Arc<SharedWriter> {
+        static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<SharedWriter>>>> = OnceLock::new();
+        let mut open = OPEN
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = open.get(path).and_then(Weak::upgrade) {
+            return w;
+        }
+        let w = Arc::new(SharedWriter {
+            path: path.to_path_buf(),
+            stdout,
+            out: Mutex::new(None),
+        });
+        open.insert(path.to_path_buf(), Arc::downgrade(&w));
+        w
+    }
+
+    fn with_out(
+        &self,
+        f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if out.is_none() {
+            *out = Some(if self.stdout {
+                Box::new(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::io::stdout(),
+                ))
+            } else {
+                Box::new(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::fs::File::create(&self.path)?,
+                ))
+            });
+        }
+        f(out.as_mut().expect("just opened").as_mut())
+    }
+}
+
+/// A worker's buffer in front of the shared writer; writes and flushes it
+/// when the stage is dropped at the end of the run.
+struct FlushGuard {
+    writer: Arc<SharedWriter>,
+    buffer: Vec<u8>,
+    supervisor: Supervisor,
+    owns_output: bool,
+}
+
+impl FlushGuard {
+    fn write_buffer(&mut self) {
+        let buffer = &self.buffer;
+        if let Err(e) = self.writer.with_out(|w| w.write_all(buffer)) {
+            self.fail(e.to_string());
+        }
+        self.buffer.clear();
+    }
+
+    fn fail(&self, reason: String) {
+        self.supervisor.fail(Failure::Output {
+            path: self.writer.path.display().to_string(),
+            reason,
+        });
+    }
+}
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        if self.buffer.is_empty() && !self.owns_output {
+            return;
+        }
+        self.write_buffer();
+        if let Err(e) = self.writer.with_out(|w| w.flush()) {
+            self.fail(e.to_string());
+        }
+    }
+}

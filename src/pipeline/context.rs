@@ -1,0 +1,98 @@
+//! What a pipeline needs from its worker while its operators are built.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::failure::Supervisor;
+use crate::metrics::stage::{StageKind, StageRecorder, StageRegistry};
+
+/// A reduce stage's combined result for one batch, produced on global worker 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReductionResult {
+    pub stage: String,
+    pub batch: u64,
+    /// The aggregate as JSON.
+    pub value: String,
+}
+
+/// Build-time context: the stage path prefix, where stage metrics go, and
+/// whom to tell about failures. One per worker.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    prefix: String,
+    pub(crate) stages: Option<Rc<RefCell<StageRegistry>>>,
+    pub(crate) supervisor: Supervisor,
+    pub(crate) reductions: Rc<RefCell<Vec<ReductionResult>>>,
+    pub(crate) worker: usize,
+    /// Worker threads per process: output that must reach one process is
+    /// routed to workers `0..threads`.
+    pub(crate) threads: usize,
+    pub(crate) processes: usize,
+}
+
+impl BuildContext {
+    /// A context for `worker` of `threads × processes` workers. `stages` is
+    /// `None` when metrics are off.
+    pub fn new(
+        worker: usize,
+        threads: usize,
+        processes: usize,
+        stages: Option<Rc<RefCell<StageRegistry>>>,
+        supervisor: Supervisor,
+    ) -> BuildContext {
+        BuildContext {
+            prefix: String::new(),
+            stages,
+            supervisor,
+            reductions: Rc::new(RefCell::new(Vec::new())),
+            worker,
+            threads,
+            processes,
+        }
+    }
+
+    /// A context for one worker of one process with metrics on, for tests and examples.
+    pub fn single_worker() -> BuildContext {
+        BuildContext::new(
+            0,
+            1,
+            1,
+            Some(Rc::new(RefCell::new(StageRegistry::default()))),
+            Supervisor::new(),
+        )
+    }
+
+    /// The full path of stage `name` here.
+    pub fn path(&self, name: &str) -> String {
+        format!("{}{}", self.prefix, name)
+    }
+
+    /// A context for the stages of a branch of stage `name`.
+    pub(crate) fn branch(&self, name: &str, branch: &str) -> BuildContext {
+        BuildContext {
+            prefix: format!("{}{}/{}/", self.prefix, name, branch),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn recorder(
+        &self,
+        path: &str,
+        kind: StageKind,
+        operator_id: usize,
+    ) -> Option<StageRecorder> {
+        self.stages
+            .as_ref()
+            .map(|r| r.borrow_mut().register(path, kind, operator_id))
+    }
+
+    /// Results of reduce stages combined on this worker so far.
+    pub fn reductions(&self) -> Rc<RefCell<Vec<ReductionResult>>> {
+        self.reductions.clone()
+    }
+
+    /// This worker's stage metrics, when metrics are on.
+    pub fn stage_registry(&self) -> Option<Rc<RefCell<StageRegistry>>> {
+        self.stages.clone()
+    }
+}

@@ -1,0 +1,41 @@
+//! Pipelines: a typed, fluent builder whose every stage becomes one named
+//! timely operator.
+//!
+//! ```
+//! use mable_pipeline::pipeline::{Collect, Pipeline};
+//!
+//! let p: Pipeline<i64, i64> = Pipeline::new()
+//!     .map("double", |x: i64| x * 2)
+//!     .filter("div3", |x: &i64| x % 3 == 0)
+//!     .generate("fan_out", |x: i64, out: &mut Vec<i64>| out.extend([x, x + 1, x + 2]))
+//!     .reduce("sum", 0i64, |acc: &mut i64, x: &i64| *acc += x, |acc: &mut i64, other: i64| *acc += other)
+//!     .collect("sink", Collect::discard());
+//! assert_eq!(p.stages().len(), 5);
+//! ```
+//!
+//! Batches are epochs: records of input batch *k* carry timestamp *k*, and
+//! each stage handles a whole container of them at a time.
+
+mod builder;
+mod collect;
+mod context;
+mod filter;
+mod generate;
+mod graph;
+mod if_else;
+mod map;
+mod reduce;
+mod stage;
+
+pub use builder::Pipeline;
+pub use builder::PipelineError;
+pub use collect::Collect;
+pub use context::{BuildContext, ReductionResult};
+pub use graph::StageNode;
+pub use graph::render;
+
+/// A batch number, used as the timely timestamp.
+pub type Epoch = u64;
+
+/// A stream of batches of `R` inside a dataflow.
+pub type Batches<'s, R> = timely::dataflow::Stream<'s, Epoch, Vec<R>>;

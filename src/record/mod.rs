@@ -1,0 +1,55 @@
+//! Record types the shipped dataflows process, and how sources make them.
+//!
+//! Records travel through timely in `Vec<R>` containers. Any `Clone + Send +
+//! serde` type works as a record; the types here keep short strings inline
+//! ([`compact_str::CompactString`] stores up to 24 bytes without a heap
+//! allocation) because allocation and copying are most of the cost of a
+//! pipeline whose per-record logic is cheap.
+
+mod mable_event;
+mod seeded;
+mod test_struct;
+
+pub use mable_event::{Bd, Cart, CartTotal, Esd, MableEvent, Pd};
+pub use seeded::{seeded_hash, seeded_unit};
+pub use test_struct::TestStruct;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What every record needs: timely moves it between operators (`Clone`,
+/// `'static`), workers (`Send`) and processes (serde; bincode on the wire).
+pub trait Record: Clone + Send + Sync + Serialize + DeserializeOwned + 'static {}
+impl<T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static> Record for T {}
+
+/// A record type a dataflow can read from input or make without input.
+///
+/// ```
+/// use mable_pipeline::record::{SourceRecord, TestStruct};
+/// let t = TestStruct::generate(7, 42).unwrap();
+/// assert_eq!(t.id, 7);
+/// assert_eq!(TestStruct::synthesize(&t, 9).name, "Item_9");
+/// ```
+pub trait SourceRecord: Record {
+    /// Record number `index` of a `--size N` run, made from a record of the input
+    /// file (cycled) with fresh ids so that every synthetic record is distinct.
+    fn synthesize(template: &Self, index: u64) -> Self;
+
+    /// Record number `index` when there is no input file at all, or `None` when
+    /// this type needs one. Must depend only on `index` and `seed`, never on the
+    /// worker that makes it.
+    fn generate(_index: u64, _seed: u64) -> Option<Self> {
+        None
+    }
+}
+
+/// Integers: the seed's `int` benchmark. Values are pseudo-random in [0, 1000).
+impl SourceRecord for i64 {
+    fn synthesize(template: &Self, _index: u64) -> Self {
+        *template
+    }
+
+    fn generate(index: u64, seed: u64) -> Option<Self> {
+        Some((seeded_hash(seed, &index.to_le_bytes()) % 1000) as i64)
+    }
+}

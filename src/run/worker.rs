@@ -1,0 +1,235 @@
+//! One timely worker: builds the pipeline, feeds it its share of the input
+//! batch by batch, and turns finished batches into metric rows.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::core::{Inspect, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle};
+use timely::worker::Worker;
+
+use super::Started;
+use super::cluster::{ClusterConfig, agree_on_run_id};
+use super::handoff::Handoff;
+use super::progress::Counters;
+use crate::dataflows::Params;
+use crate::failure::{Failure, Supervisor};
+use crate::input::InputPlan;
+use crate::metrics::clock::Clock;
+use crate::metrics::rows::{BatchRow, ReductionRow, Rows};
+use crate::metrics::stage::{RowContext, StageRegistry, StageTotals};
+use crate::metrics::timely_log::TimelyLog;
+use crate::pipeline::{BuildContext, Collect, Pipeline, ReductionResult};
+use crate::record::{Record, SourceRecord};
+use crate::sink::sidecar::MetricsSender;
+
+/// Batches a worker may have in flight beyond the one it is reading: enough
+/// to keep workers from waiting on each other, few enough to bound memory.
+const IN_FLIGHT: u64 = 2;
+
+/// Read-only state every worker of a process shares.
+pub(crate) struct Shared<R, O> {
+    pub dataflow: &'static str,
+    pub pipeline: fn(&Params) -> Pipeline<R, O>,
+    pub params: Params,
+    pub plan: InputPlan<R>,
+    pub cluster: ClusterConfig,
+    pub output: Option<std::path::PathBuf>,
+    pub supervisor: Supervisor,
+    pub handoff: Handoff<Started, Option<MetricsSender>>,
+    pub progress: Arc<Counters>,
+    pub clock: Clock,
+    pub proposed_run_id: String,
+}
+
+/// What one worker did.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerReport {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub skipped: u64,
+    pub batches: u64,
+    pub stages: Vec<StageTotals>,
+    pub reductions: Vec<ReductionResult>,
+}
+
+pub(crate) fn work<R: SourceRecord, O: Record>(
+    worker: &mut Worker,
+    shared: &Shared<R, O>,
+) -> WorkerReport {
+    let index = worker.index();
+    let peers = worker.peers();
+    let run_id = agree_on_run_id(worker, &shared.proposed_run_id);
+    if index % shared.cluster.threads == 0 {
+        shared.handoff.request(Started {
+            run_id: run_id.clone(),
+        });
+    }
+    let metrics = shared.handoff.wait_reply();
+    let row_ctx = RowContext {
+        run_id,
+        dataflow: shared.dataflow.to_string(),
+        worker_id: index as u32,
+        process_id: shared.cluster.process as u32,
+        clock: shared.clock,
+    };
+    // Timely's log must be registered before the dataflow is built.
+    let timely_log = metrics.as_ref().map(|_| TimelyLog::register(worker));
+    let stages = metrics
+        .as_ref()
+        .map(|_| Rc::new(RefCell::new(StageRegistry::default())));
+    let ctx = BuildContext::new(
+        index,
+        shared.cluster.threads,
+        shared.cluster.processes,
+        stages.clone(),
+        shared.supervisor.clone(),
+    );
+
+    let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<R>>>::new();
+    let probe = ProbeHandle::new();
+    let records_out = Rc::new(RefCell::new(0u64));
+    let mut pipeline = (shared.pipeline)(&shared.params);
+    if let Some(path) = &shared.output {
+        pipeline = pipeline.collect("output", Collect::ndjson(path.clone()));
+    }
+    worker.dataflow::<u64, _, _>(|scope| {
+        let counted = records_out.clone();
+        pipeline
+            .build(input.to_stream(scope), &ctx)
+            .inspect_core(move |event| {
+                if let Ok((_, records)) = event {
+                    *counted.borrow_mut() += records.len() as u64;
+                }
+            })
+            .probe_with(&probe);
+    });
+
+    let mut report = WorkerReport::default();
+    let mut batch_rows: Vec<BatchRow> = Vec::new();
+    let mut entered: Vec<(u64, Instant, u64)> = Vec::new();
+    let mut drained_reductions = 0;
+    let flush = |frontier: Option<u64>,
+                 batch_rows: &mut Vec<BatchRow>,
+                 entered: &mut Vec<(u64, Instant, u64)>,
+                 drained: &mut usize| {
+        let Some(sender) = &metrics else { return };
+        if let Some(stages) = &stages {
+            let mut rows = Vec::new();
+            stages
+                .borrow()
+                .drain_completed(frontier, &row_ctx, &mut rows);
+            sender.send(Rows::Metrics(rows));
+        }
+        let now = Instant::now();
+        entered.retain(|&(epoch, at, records)| {
+            if frontier.is_some_and(|f| epoch >= f) {
+                return true;
+            }
+            let (entered_us, completed_us) =
+                (row_ctx.clock.unix_us(at), row_ctx.clock.unix_us(now));
+            batch_rows.push(BatchRow {
+                run_id: row_ctx.run_id.clone(),
+                dataflow: row_ctx.dataflow.clone(),
+                batch_id: epoch as u32,
+                worker_id: row_ctx.worker_id,
+                process_id: row_ctx.process_id,
+                records_in: records,
+                entered_us,
+                completed_us,
+                latency_ms: (completed_us - entered_us) as f64 / 1e3,
+                timestamp: (completed_us / 1_000_000) as u32,
+                insert_id: String::new(),
+            });
+            false
+        });
+        sender.send(Rows::Batches(std::mem::take(batch_rows)));
+        let reductions = ctx.reductions();
+        let reductions = reductions.borrow();
+        let fresh: Vec<ReductionRow> = reductions[*drained..]
+            .iter()
+            .map(|r| ReductionRow {
+                run_id: row_ctx.run_id.clone(),
+                dataflow: row_ctx.dataflow.clone(),
+                stage_path: r.stage.clone(),
+                batch_id: r.batch as u32,
+                result: r.value.clone(),
+                timestamp: (row_ctx.clock.now_us() / 1_000_000) as u32,
+                insert_id: String::new(),
+            })
+            .collect();
+        *drained = reductions.len();
+        sender.send(Rows::Reductions(fresh));
+    };
+
+    match shared.plan.open(index, peers) {
+        Err(e) => shared.supervisor.fail(Failure::Input(e)),
+        Ok(mut source) => {
+            let mut batch = Vec::new();
+            while !shared.supervisor.has_failed() {
+                let epoch = match source.next_batch(&mut batch) {
+                    Ok(Some(epoch)) => epoch,
+                    Ok(None) => break,
+                    Err(e) => {
+                        shared.supervisor.fail(Failure::Input(e));
+                        break;
+                    }
+                };
+                let n = batch.len() as u64;
+                report.records_in += n;
+                report.batches += 1;
+                shared.progress.records.fetch_add(n, Ordering::Relaxed);
+                if index == 0 {
+                    shared.progress.batches.fetch_add(1, Ordering::Relaxed);
+                }
+                if metrics.is_some() {
+                    entered.push((epoch, Instant::now(), n));
+                }
+                if epoch > *input.time() {
+                    input.advance_to(epoch);
+                }
+                input.send_batch(&mut batch);
+                input.advance_to(epoch + 1);
+                worker.step();
+                let wait_for = (epoch + 1).saturating_sub(IN_FLIGHT);
+                while probe.less_than(&wait_for) && !shared.supervisor.has_failed() {
+                    worker.step();
+                }
+                let frontier = probe.with_frontier(|f| f.first().copied());
+                flush(
+                    frontier,
+                    &mut batch_rows,
+                    &mut entered,
+                    &mut drained_reductions,
+                );
+            }
+            report.skipped = source.skipped();
+        }
+    }
+    drop(input);
+    while !probe.done() && !shared.supervisor.has_failed() {
+        worker.step();
+    }
+    // Sinks (reduce combiners) may still hold batches the probe has passed.
+    while worker.has_dataflows() && !shared.supervisor.has_failed() {
+        worker.step();
+    }
+    flush(None, &mut batch_rows, &mut entered, &mut drained_reductions);
+    if let (Some(sender), Some(log)) = (&metrics, timely_log) {
+        let labels = stages
+            .as_ref()
+            .map(|s| s.borrow().paths_by_operator())
+            .unwrap_or_default();
+        let (operators, channels) = log.rows(&row_ctx, &labels);
+        sender.send(Rows::Operators(operators));
+        sender.send(Rows::Channels(channels));
+    }
+    report.records_out = *records_out.borrow();
+    report.stages = stages.map(|s| s.borrow().totals()).unwrap_or_default();
+    report.reductions = ctx.reductions().borrow().clone();
+    report
+}
