@@ -56,7 +56,7 @@ impl<R: SourceRecord, O: Record> Dataflow for Definition<R, O> {
             .to_vec()
     }
     fn run(&self, config: &RunConfig) -> Result<RunReport, RunError> {
-        crate::run::run(self.name, self.pipeline, config)
+        crate::run::run(self.name, std::sync::Arc::new(self.pipeline), config)
     }
 }
 

@@ -141,14 +141,14 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     } else {
         print!("{summary}");
     }
-    if let Some(d) = &report.delivery {
-        if d.failed > 0 || d.dropped > 0 {
-            bail!(
-                "{} metric rows failed and {} were dropped (see above)",
-                d.failed,
-                d.dropped
-            );
-        }
+    if let Some(d) = &report.delivery
+        && (d.failed > 0 || d.dropped > 0)
+    {
+        bail!(
+            "{} metric rows failed and {} were dropped (see above)",
+            d.failed,
+            d.dropped
+        );
     }
     Ok(())
 }

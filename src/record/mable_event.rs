@@ -112,7 +112,7 @@ impl SourceRecord for MableEvent {
     fn generate(index: u64, _seed: u64) -> Option<Self> {
         Some(MableEvent {
             eid: format_compact!("event_{index}"),
-            en: CompactString::const_new(if index % 2 == 0 {
+            en: CompactString::const_new(if index.is_multiple_of(2) {
                 "Add To Cart"
             } else {
                 "Order Completed"

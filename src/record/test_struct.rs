@@ -43,13 +43,17 @@ impl SourceRecord for TestStruct {
             id: index as i64,
             name: format_compact!("Item_{index}"),
             value: seeded_unit(seed, &key) * 5000.0,
-            active: index % 2 == 0,
-            category: CompactString::const_new(if index % 2 == 0 { "alpha" } else { "beta" }),
+            active: index.is_multiple_of(2),
+            category: CompactString::const_new(if index.is_multiple_of(2) {
+                "alpha"
+            } else {
+                "beta"
+            }),
             timestamp: 1_750_000_000 + index as i64,
             count: (index % 100) as i64,
             tag: CompactString::const_new("tag"),
             ratio: seeded_unit(seed ^ 0x5eed, &key),
-            flag: index % 3 == 0,
+            flag: index.is_multiple_of(3),
         })
     }
 }

@@ -24,6 +24,9 @@ use crate::record::{Record, SourceRecord};
 use crate::sink::Sink;
 use crate::sink::sidecar::Sidecar;
 
+/// Makes a run's sink from its run id.
+pub type SinkFactory = Box<dyn Fn(&str) -> Box<dyn Sink> + Send + Sync>;
+
 /// Where metric rows go.
 pub enum MetricsTarget {
     /// Capture nothing (`--metrics off`): for measuring overhead.
@@ -31,7 +34,7 @@ pub enum MetricsTarget {
     /// JSONEachRow files under `dir/<run_id>/`.
     Files { dir: PathBuf },
     /// A sink made once the run id is known (ClickHouse, in the binary).
-    Custom(Box<dyn Fn(&str) -> Box<dyn Sink> + Send + Sync>),
+    Custom(SinkFactory),
 }
 
 /// Everything a run needs besides the dataflow.
@@ -103,11 +106,15 @@ pub(crate) struct Started {
     run_id: String,
 }
 
+/// Makes a dataflow's pipeline; called once per worker (pipelines hold
+/// per-worker closures and are not `Send`).
+pub type PipelineFactory<R, O> = Arc<dyn Fn(&Params) -> Pipeline<R, O> + Send + Sync>;
+
 /// Runs `pipeline` over the configured input. Returns when every worker of
 /// this process finished, or as soon as anything failed.
 pub fn run<R: SourceRecord, O: Record>(
     dataflow: &'static str,
-    pipeline: fn(&Params) -> Pipeline<R, O>,
+    pipeline: PipelineFactory<R, O>,
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
     let clock = Clock::now();

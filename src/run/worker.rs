@@ -23,7 +23,7 @@ use crate::metrics::clock::Clock;
 use crate::metrics::rows::{BatchRow, ReductionRow, Rows};
 use crate::metrics::stage::{RowContext, StageRegistry, StageTotals};
 use crate::metrics::timely_log::TimelyLog;
-use crate::pipeline::{BuildContext, Collect, Pipeline, ReductionResult};
+use crate::pipeline::{BuildContext, Collect, ReductionResult};
 use crate::record::{Record, SourceRecord};
 use crate::sink::sidecar::MetricsSender;
 
@@ -34,7 +34,7 @@ const IN_FLIGHT: u64 = 2;
 /// Read-only state every worker of a process shares.
 pub(crate) struct Shared<R, O> {
     pub dataflow: &'static str,
-    pub pipeline: fn(&Params) -> Pipeline<R, O>,
+    pub pipeline: super::PipelineFactory<R, O>,
     pub params: Params,
     pub plan: InputPlan<R>,
     pub cluster: ClusterConfig,
@@ -64,7 +64,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     let index = worker.index();
     let peers = worker.peers();
     let run_id = agree_on_run_id(worker, &shared.proposed_run_id);
-    if index % shared.cluster.threads == 0 {
+    if index.is_multiple_of(shared.cluster.threads) {
         shared.handoff.request(Started {
             run_id: run_id.clone(),
         });

@@ -35,7 +35,9 @@ fn server_binary() -> PathBuf {
             return PathBuf::from(p);
         }
     }
-    panic!("clickhouse-server is not installed: run `bash ops/test.sh`, which installs it with apt-get");
+    panic!(
+        "clickhouse-server is not installed: run `bash ops/test.sh`, which installs it with apt-get"
+    );
 }
 
 impl ClickHouseServer {
@@ -109,7 +111,10 @@ impl ClickHouseServer {
         let out = std::fs::File::create(self.dir.path().join("stdout.log")).unwrap();
         let err = out.try_clone().unwrap();
         let child = Command::new(server_binary())
-            .arg(format!("--config-file={}/config.xml", self.dir.path().display()))
+            .arg(format!(
+                "--config-file={}/config.xml",
+                self.dir.path().display()
+            ))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out)
@@ -119,13 +124,15 @@ impl ClickHouseServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(body) = self.try_query("SELECT 1") {
-                if body.trim() == "1" {
-                    return;
-                }
+            if self
+                .try_query("SELECT 1")
+                .is_ok_and(|body| body.trim() == "1")
+            {
+                return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default();
                 panic!("clickhouse-server exited early ({status}):\n{log}");
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -185,12 +192,17 @@ fn http_post(port: u16, password: &str, sql: &str) -> Result<String, String> {
         "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{sql}",
         sql.len()
     );
-    stream.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    stream
+        .write_all(req.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP reply")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()

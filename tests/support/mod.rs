@@ -1,3 +1,4 @@
 //! Shared test support. Each integration test file includes it with `mod support;`.
 #![allow(dead_code)]
+pub mod cli;
 pub mod clickhouse;
