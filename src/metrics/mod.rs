@@ -3,6 +3,7 @@
 //! the row types all of it becomes ([`rows`]).
 
 pub mod clock;
+pub mod latency;
 pub mod rows;
 pub mod stage;
 pub mod timely_log;

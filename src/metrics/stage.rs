@@ -139,24 +139,43 @@ impl StageRegistry {
         recorder
     }
 
-    /// Turns every batch with epoch `< frontier` (`None`: all of them) into rows.
+    /// Turns every batch with epoch `< frontier` (`None`: all of them) into
+    /// rows. `fed` are the finished batches this worker fed: a stage that saw
+    /// none of such a batch still gets a row, with zero counts, so every stage
+    /// has exactly one row per batch and worker.
     pub fn drain_completed(
         &self,
         frontier: Option<u64>,
+        fed: &[u64],
         ctx: &RowContext,
         out: &mut Vec<StageMetricRow>,
     ) {
+        let now = Instant::now();
         for stage in &self.stages {
             let mut guard = stage.state.borrow_mut();
             let s = &mut *guard;
-            let mut i = 0;
-            while i < s.open.len() {
-                let acc = s.open[i];
-                if frontier.is_some_and(|f| acc.epoch >= f) {
-                    i += 1;
-                    continue;
+            let mut done: Vec<BatchAcc> = Vec::new();
+            s.open.retain(|acc| {
+                let finished = frontier.is_none_or(|f| acc.epoch < f);
+                if finished {
+                    done.push(*acc);
                 }
-                s.open.swap_remove(i);
+                !finished
+            });
+            for &epoch in fed {
+                if !done.iter().any(|a| a.epoch == epoch) {
+                    done.push(BatchAcc {
+                        epoch,
+                        input: 0,
+                        output: 0,
+                        busy_ns: 0,
+                        first_start: now,
+                        last_end: now,
+                    });
+                }
+            }
+            done.sort_by_key(|a| a.epoch);
+            for acc in done {
                 s.totals.input += acc.input;
                 s.totals.output += acc.output;
                 s.totals.busy_ns += acc.busy_ns;
@@ -225,14 +244,15 @@ mod tests {
             clock: Clock::now(),
         };
         let mut rows = Vec::new();
-        reg.drain_completed(Some(1), &ctx, &mut rows);
+        reg.drain_completed(Some(1), &[0], &ctx, &mut rows);
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].input_count, rows[0].output_count), (12, 11));
         assert_eq!(rows[0].stage_name, "x");
         assert_eq!(rows[0].stage_path, "if/then/x");
-        reg.drain_completed(None, &ctx, &mut rows);
-        assert_eq!(rows.len(), 2);
+        reg.drain_completed(None, &[1, 2], &ctx, &mut rows);
+        assert_eq!(rows.len(), 3, "batch 2 saw nothing but still has its row");
+        assert_eq!((rows[2].batch_id, rows[2].input_count), (2, 0));
         let t = &reg.totals()[0];
-        assert_eq!((t.input, t.output, t.batches), (17, 15, 2));
+        assert_eq!((t.input, t.output, t.batches), (17, 15, 3));
     }
 }

@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::core::{Inspect, Probe};
@@ -20,7 +19,8 @@ use crate::dataflows::Params;
 use crate::failure::{Failure, Supervisor};
 use crate::input::InputPlan;
 use crate::metrics::clock::Clock;
-use crate::metrics::rows::{BatchRow, ReductionRow, Rows};
+use crate::metrics::latency::BatchLatency;
+use crate::metrics::rows::{ReductionRow, Rows};
 use crate::metrics::stage::{RowContext, StageRegistry, StageTotals};
 use crate::metrics::timely_log::TimelyLog;
 use crate::pipeline::{BuildContext, Collect, ReductionResult};
@@ -97,7 +97,11 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     if let Some(path) = &shared.output {
         pipeline = pipeline.collect("output", Collect::ndjson(path.clone()));
     }
+    let mut latency = None;
     worker.dataflow::<u64, _, _>(|scope| {
+        if metrics.is_some() {
+            latency = Some(BatchLatency::build(scope));
+        }
         let counted = records_out.clone();
         pipeline
             .build(input.to_stream(scope), &ctx)
@@ -110,44 +114,34 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     });
 
     let mut report = WorkerReport::default();
-    let mut batch_rows: Vec<BatchRow> = Vec::new();
-    let mut entered: Vec<(u64, Instant, u64)> = Vec::new();
+    // Batches this worker fed whose stage rows are not yet out.
+    let mut fed: Vec<u64> = Vec::new();
     let mut drained_reductions = 0;
     let flush = |frontier: Option<u64>,
-                 batch_rows: &mut Vec<BatchRow>,
-                 entered: &mut Vec<(u64, Instant, u64)>,
+                 fed: &mut Vec<u64>,
+                 latency: &mut Option<BatchLatency>,
                  drained: &mut usize| {
         let Some(sender) = &metrics else { return };
+        let done: Vec<u64> = fed
+            .iter()
+            .copied()
+            .filter(|&e| frontier.is_none_or(|f| e < f))
+            .collect();
+        fed.retain(|&e| frontier.is_some_and(|f| e >= f));
         if let Some(stages) = &stages {
             let mut rows = Vec::new();
             stages
                 .borrow()
-                .drain_completed(frontier, &row_ctx, &mut rows);
+                .drain_completed(frontier, &done, &row_ctx, &mut rows);
             sender.send(Rows::Metrics(rows));
         }
-        let now = Instant::now();
-        entered.retain(|&(epoch, at, records)| {
-            if frontier.is_some_and(|f| epoch >= f) {
-                return true;
-            }
-            let (entered_us, completed_us) =
-                (row_ctx.clock.unix_us(at), row_ctx.clock.unix_us(now));
-            batch_rows.push(BatchRow {
-                run_id: row_ctx.run_id.clone(),
-                dataflow: row_ctx.dataflow.clone(),
-                batch_id: epoch as u32,
-                worker_id: row_ctx.worker_id,
-                process_id: row_ctx.process_id,
-                records_in: records,
-                entered_us,
-                completed_us,
-                latency_ms: (completed_us - entered_us) as f64 / 1e3,
-                timestamp: (completed_us / 1_000_000) as u32,
-                insert_id: String::new(),
-            });
-            false
-        });
-        sender.send(Rows::Batches(std::mem::take(batch_rows)));
+        if let Some(latency) = latency {
+            sender.send(Rows::Batches(latency.rows(
+                frontier,
+                row_ctx.clock.now_us(),
+                &row_ctx,
+            )));
+        }
         let reductions = ctx.reductions();
         let reductions = reductions.borrow();
         let fresh: Vec<ReductionRow> = reductions[*drained..]
@@ -186,8 +180,9 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                 if index == 0 {
                     shared.progress.batches.fetch_add(1, Ordering::Relaxed);
                 }
-                if metrics.is_some() {
-                    entered.push((epoch, Instant::now(), n));
+                if let Some(latency) = &mut latency {
+                    latency.entered(epoch, row_ctx.clock.now_us(), n);
+                    fed.push(epoch);
                 }
                 if epoch > *input.time() {
                     input.advance_to(epoch);
@@ -200,17 +195,15 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                     worker.step();
                 }
                 let frontier = probe.with_frontier(|f| f.first().copied());
-                flush(
-                    frontier,
-                    &mut batch_rows,
-                    &mut entered,
-                    &mut drained_reductions,
-                );
+                flush(frontier, &mut fed, &mut latency, &mut drained_reductions);
             }
             report.skipped = source.skipped();
         }
     }
     drop(input);
+    if let Some(latency) = &mut latency {
+        latency.close();
+    }
     while !probe.done() && !shared.supervisor.has_failed() {
         worker.step();
     }
@@ -218,7 +211,8 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     while worker.has_dataflows() && !shared.supervisor.has_failed() {
         worker.step();
     }
-    flush(None, &mut batch_rows, &mut entered, &mut drained_reductions);
+    flush(None, &mut fed, &mut latency, &mut drained_reductions);
+    drop(latency);
     if let (Some(sender), Some(log)) = (&metrics, timely_log) {
         let labels = stages
             .as_ref()
