@@ -142,6 +142,17 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         print!("{summary}");
     }
     if let Some(d) = &report.delivery
+        && d.spooled > 0
+    {
+        let dir = super::replay::spool_dir(&args.metrics_dir);
+        eprintln!(
+            "{} metric rows wait in {}: deliver them with `mable-pipeline metrics replay {}`",
+            d.spooled,
+            dir.display(),
+            dir.display()
+        );
+    }
+    if let Some(d) = &report.delivery
         && (d.failed > 0 || d.dropped > 0)
     {
         bail!(

@@ -1,22 +1,95 @@
 //! ClickHouse from the command line: the run's sink and `metrics replay`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::bail;
 
 use super::args::ClickHouseArgs;
 use crate::run::MetricsTarget;
+use crate::sink::Sink;
+use crate::sink::clickhouse::{ClickHouseConfig, ClickHouseSink, validate_identifier};
+use crate::sink::spool::replay as replay_spool;
 
-/// The metrics target for `--clickhouse-url`.
+/// Where a run spools rows ClickHouse could not take.
+pub(super) fn spool_dir(metrics_dir: &Path) -> PathBuf {
+    metrics_dir.join("spool")
+}
+
+fn config(url: &str, database: &str, spool: PathBuf) -> ClickHouseConfig {
+    let mut cfg = ClickHouseConfig::new(url, database, spool);
+    cfg.user = std::env::var("CLICKHOUSE_USER")
+        .ok()
+        .filter(|u| !u.is_empty());
+    cfg.password = std::env::var("CLICKHOUSE_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    cfg
+}
+
+/// The metrics target for `--clickhouse-url`: connects (creating the database
+/// and tables) before the run starts; an unreachable server or refused
+/// credentials are reported and the run goes on, spooling its rows.
 pub(super) fn clickhouse_target(
-    _url: &str,
-    _database: &str,
-    _metrics_dir: &Path,
+    url: &str,
+    database: &str,
+    metrics_dir: &Path,
 ) -> anyhow::Result<MetricsTarget> {
-    bail!("--clickhouse-url is being wired up")
+    validate_identifier(database)?;
+    let spool = spool_dir(metrics_dir);
+    let (sink, error) = ClickHouseSink::connect_or_spool(config(url, database, spool.clone()));
+    if let Some(e) = error {
+        eprintln!(
+            "warning: {e}\n  the run goes on; its metrics are kept in {dir} — deliver them later with \
+             `mable-pipeline metrics replay {dir}`",
+            dir = spool.display()
+        );
+    }
+    let slot: Mutex<Option<Box<dyn Sink>>> = Mutex::new(Some(Box::new(sink)));
+    Ok(MetricsTarget::Custom(Box::new(move |_run_id| {
+        slot.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("the ClickHouse sink serves one run")
+    })))
 }
 
 /// `mable-pipeline metrics replay DIR`.
-pub(super) fn replay(_dir: &Path, _ch: &ClickHouseArgs) -> anyhow::Result<()> {
-    bail!("metrics replay is being wired up")
+pub(super) fn replay(dir: &Path, ch: &ClickHouseArgs) -> anyhow::Result<()> {
+    let Some(url) = &ch.clickhouse_url else {
+        bail!("metrics replay needs --clickhouse-url URL (or CLICKHOUSE_URL)");
+    };
+    validate_identifier(&ch.database)?;
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a directory: give the spool directory a run printed (`<metrics-dir>/spool`)",
+            dir.display()
+        );
+    }
+    let mut sink = ClickHouseSink::connect(config(url, &ch.database, dir.to_path_buf()))?;
+    let report = replay_spool(dir, &mut sink)?;
+    println!(
+        "replayed {}: {} chunks ({} rows) delivered, {} chunks ({} rows) were already there, {} rejected, {} corrupt, {} remaining",
+        dir.display(),
+        report.chunks_delivered,
+        report.rows_delivered,
+        report.chunks_already_present,
+        report.rows_already_present,
+        report.rejected.len(),
+        report.corrupt.len(),
+        report.remaining
+    );
+    for (path, why) in report.rejected.iter().chain(&report.corrupt) {
+        eprintln!("  {}: {why}", path.display());
+    }
+    if let Some(e) = report.stopped {
+        bail!("replay stopped: {e}");
+    }
+    if report.remaining > 0 || !report.rejected.is_empty() || !report.corrupt.is_empty() {
+        bail!(
+            "{} chunks were not delivered (see above)",
+            report.remaining + report.rejected.len() + report.corrupt.len()
+        );
+    }
+    Ok(())
 }

@@ -74,7 +74,9 @@ pub struct Sidecar {
 impl Sidecar {
     /// Starts the thread, delivering to `sink` chunks named `{prefix}-{seq}`.
     pub fn start(sink: Box<dyn Sink>, insert_prefix: String) -> Sidecar {
-        let (tx, rx) = bounded(4_096);
+        // Room for minutes of rows while a sink retries; each message is one
+        // worker's rows of one batch.
+        let (tx, rx) = bounded(65_536);
         let dropped = Arc::new(AtomicU64::new(0));
         let thread = std::thread::Builder::new()
             .name("mable:sidecar".into())

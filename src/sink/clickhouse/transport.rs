@@ -1,0 +1,230 @@
+//! The requests the sink makes, and the retry loop around one chunk.
+//!
+//! Everything runs on the sink's own current-thread runtime: the sidecar is a
+//! plain thread, and one chunk at a time is all it ever asks for.
+
+use std::time::{Duration, Instant};
+
+use ::clickhouse::{Client, RowOwned, RowWrite};
+use tokio::runtime::Runtime;
+
+use super::error::{Failure, SinkError, classify, redact_url};
+use crate::metrics::rows::Table;
+use crate::sink::Chunk;
+
+/// First pause between attempts; doubles up to [`MAX_BACKOFF`].
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest pause between attempts.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What became of one chunk after retries.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Sent now and acknowledged.
+    Delivered,
+    /// The `insert_id` check found every row already there; nothing was sent.
+    AlreadyPresent,
+    /// Refused for good (a server data error, or a partial chunk).
+    Rejected(SinkError),
+    /// Not reachable or credentials refused within the budget: keep the rows.
+    Unavailable(SinkError),
+}
+
+/// A connection to one server and database.
+pub(crate) struct Conn {
+    rt: Runtime,
+    /// No default database: for DDL and probes, which must work before the
+    /// database exists (18.16 refuses `?database=` naming a missing one).
+    admin: Client,
+    /// With the database set: inserts name bare tables, because the crate
+    /// quotes `db.table` as a single identifier.
+    client: Client,
+    url: String,
+    password: Option<String>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) retries: u64,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        url: &str,
+        database: &str,
+        user: Option<&str>,
+        password: Option<&str>,
+        request_timeout: Duration,
+    ) -> std::io::Result<Conn> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // 18.16 cannot describe tables the way the crate's validation asks.
+        let mut admin = Client::default().with_url(url).with_validation(false);
+        // A password without a user makes 18.16 look up the user "".
+        if let Some(user) = user.or(password.map(|_| "default")) {
+            admin = admin.with_user(user);
+        }
+        if let Some(password) = password {
+            admin = admin.with_password(password);
+        }
+        let client = admin.clone().with_database(database);
+        Ok(Conn {
+            rt,
+            admin,
+            client,
+            url: url.to_string(),
+            password: password.map(str::to_string),
+            request_timeout,
+            retries: 0,
+        })
+    }
+
+    /// The server URL without credentials.
+    pub(crate) fn url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    fn run<T>(
+        &self,
+        timeout: Duration,
+        fut: impl Future<Output = ::clickhouse::error::Result<T>>,
+    ) -> Result<T, Failure> {
+        // The timer must be created inside the runtime.
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(timeout, fut).await })
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(&e, &self.url, self.password.as_deref())),
+            Err(_) => Err(Failure::Transient(SinkError::Unreachable {
+                url: self.url(),
+                detail: format!("no answer within {timeout:?}"),
+            })),
+        }
+    }
+
+    /// Asks the server for `SELECT 1`: does it answer and accept us?
+    pub(crate) fn probe(&self, timeout: Duration) -> Result<(), Failure> {
+        let q = self.admin.query("SELECT 1");
+        self.run(timeout, q.fetch_one::<u8>()).map(drop)
+    }
+
+    /// Runs each statement of the schema, in order.
+    pub(crate) fn create_schema(&self, statements: &[String]) -> Result<(), Failure> {
+        for sql in statements {
+            let q = self.admin.query_raw(sql);
+            self.run(self.request_timeout, q.execute())?;
+        }
+        Ok(())
+    }
+
+    /// How many rows of `table` carry `insert_id`.
+    pub(crate) fn count_insert_id(&self, table: Table, insert_id: &str) -> Result<u64, Failure> {
+        let sql = format!("SELECT count() FROM {} WHERE insert_id = ?", table.name());
+        let q = self.client.query(&sql).bind(insert_id);
+        self.run(self.request_timeout, q.fetch_one::<u64>())
+    }
+
+    /// Whether a query with this id is still running (an earlier attempt of
+    /// the same insert whose reply we lost).
+    fn still_running(&self, query_id: &str) -> Result<bool, Failure> {
+        let q = self
+            .admin
+            .query("SELECT count() FROM system.processes WHERE query_id = ?")
+            .bind(query_id);
+        Ok(self.run(self.request_timeout, q.fetch_one::<u64>())? > 0)
+    }
+
+    /// Sends the chunk as one INSERT, with `query_id` = its `insert_id`.
+    fn insert(&self, chunk: &Chunk) -> Result<(), Failure> {
+        let table = chunk.rows.table().name();
+        let id = chunk.insert_id.as_str();
+        let t = self.request_timeout;
+        self.run(t, async {
+            crate::for_rows!(&chunk.rows, v => insert_rows(&self.client, table, id, v, t).await)
+        })
+    }
+
+    /// One try. `check_first` asks whether the chunk already landed before
+    /// sending it; the error's flag says whether the request may have landed.
+    fn try_once(&self, chunk: &Chunk, check_first: bool) -> Result<Attempt, (Failure, bool)> {
+        if check_first {
+            let id = &chunk.insert_id;
+            if self.still_running(id).map_err(|f| (f, true))? {
+                let e = SinkError::Unreachable {
+                    url: self.url(),
+                    detail: format!("an earlier attempt of insert {id} is still running"),
+                };
+                return Err((Failure::Transient(e), true));
+            }
+            let table = chunk.rows.table();
+            let found = self.count_insert_id(table, id).map_err(|f| (f, true))?;
+            let expected = chunk.rows.len() as u64;
+            if found >= expected {
+                if found > expected {
+                    tracing::warn!(insert_id = %id, found, expected, "chunk present more than once");
+                }
+                return Ok(Attempt::AlreadyPresent);
+            }
+            if found > 0 {
+                let e = SinkError::PartialChunk {
+                    url: self.url(),
+                    table: table.name(),
+                    insert_id: id.clone(),
+                    found,
+                    expected,
+                };
+                return Err((Failure::Rejected(e), true));
+            }
+        }
+        // Any failure of the insert itself may come after the server stored
+        // the rows; a `Code:` reply means it did not, but checking is cheap.
+        self.insert(chunk).map_err(|f| (f, true))?;
+        Ok(Attempt::Delivered)
+    }
+
+    /// Tries `chunk` until it lands, is refused, or `until` passes, backing off
+    /// exponentially. After any failure that may have reached the server, the
+    /// next try first checks whether the chunk is already there.
+    pub(crate) fn attempt(
+        &mut self,
+        chunk: &Chunk,
+        mut check_first: bool,
+        until: Instant,
+    ) -> Attempt {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.try_once(chunk, check_first) {
+                Ok(done) => return done,
+                Err((Failure::Rejected(e), _)) => return Attempt::Rejected(e),
+                Err((Failure::Auth(e), _)) => return Attempt::Unavailable(e),
+                Err((Failure::Transient(e), ambiguous)) => {
+                    check_first |= ambiguous;
+                    if Instant::now() + backoff > until {
+                        return Attempt::Unavailable(e);
+                    }
+                    tracing::debug!(error = %e, ?backoff, insert_id = %chunk.insert_id, "retrying");
+                    self.retries += 1;
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+async fn insert_rows<T: RowOwned + RowWrite>(
+    client: &Client,
+    table: &str,
+    query_id: &str,
+    rows: &[T],
+    timeout: Duration,
+) -> ::clickhouse::error::Result<()> {
+    let mut insert = client
+        .insert::<T>(table)
+        .await?
+        .with_timeouts(Some(timeout), Some(timeout))
+        .with_setting("query_id", query_id);
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await
+}
