@@ -124,16 +124,14 @@ fn metrics_match_the_summary_the_logic_and_the_graph() {
         n("SELECT count() FROM mable.pipeline_metrics WHERE run_id = 'RUN'"),
         10 * 5 * 2
     );
-    assert_eq!(q("SELECT groupUniqArray(worker_id) FROM (SELECT worker_id FROM mable.pipeline_metrics WHERE run_id = 'RUN' ORDER BY worker_id)").trim().len() > 2, true);
     assert_eq!(
         n("SELECT uniqExact(worker_id) FROM mable.pipeline_metrics WHERE run_id = 'RUN'"),
         2
     );
-    assert_eq!(
+    assert!(
         n(
             "SELECT countIf(duration_ms > 0 AND duration_ms < 1) FROM mable.pipeline_metrics WHERE run_id = 'RUN'"
         ) > 0,
-        true,
         "sub-millisecond durations survive"
     );
 
