@@ -10,9 +10,13 @@
 //! reported as rejected. Zero rows lost, zero duplicated, even when the
 //! server dies in the middle of an insert. It rests on three facts:
 //!
-//! 1. A chunk is one `INSERT` of at most a few thousand rows, which MergeTree
-//!    stores as one part, atomically: after any failure either all of the
-//!    chunk's rows are in the table or none is.
+//! 1. A chunk is one `INSERT` of at most a few thousand rows (far below
+//!    `max_insert_block_size`), which MergeTree stores as one part per
+//!    partition, atomically: after any failure either all of the chunk's rows
+//!    are in the table or none is. (The tables partition by month, so only a
+//!    chunk straddling a month boundary becomes two parts; a crash between
+//!    those two commits is the one way to reach the "some but not all" case
+//!    below.)
 //! 2. Every row carries its chunk's `insert_id`. After any failure that may
 //!    have happened after the request reached the server (a broken
 //!    connection, a timeout, a lost reply), and before every send from the
@@ -35,7 +39,7 @@
 //! Network errors and timeouts are retried with exponential backoff (50 ms
 //! doubling to 1 s) within [`ClickHouseConfig::retry_budget`]. When that runs
 //! out, or the credentials are refused (a replay with the right ones can
-//! deliver later), the chunk goes to the [spool](super::spool) and the sink
+//! deliver later), the chunk goes to the [`super::spool`] and the sink
 //! enters "server away" mode: later chunks are spooled at once and the server
 //! is re-probed at most every [`REPROBE_EVERY`]. When it answers again the sink
 //! first drains what it spooled, in order, then delivers normally. A reply
@@ -74,8 +78,8 @@ pub struct ClickHouseSink {
     conn: Conn,
     schema: Vec<String>,
     schema_ready: bool,
-    /// `Some` while the server is away; `next_probe: None` means never retry
-    /// (a config error: only `metrics replay` can deliver these rows).
+    /// `Some(next_probe)` while the server is away; `Some(None)` never
+    /// re-probes (a bad config: only `metrics replay` can deliver the rows).
     away: Option<Option<Instant>>,
     spool: Option<Spool>,
     /// Files this sink spooled and has not drained yet, oldest first.

@@ -8,14 +8,14 @@ use std::time::Duration;
 use super::error::redact_url;
 
 /// The schema, run statement by statement at connect so a fresh server works.
-pub(crate) const SCHEMA: &str = include_str!("../../../ops/clickhouse/schema.sql");
+const SCHEMA: &str = include_str!("../../../ops/clickhouse/schema.sql");
 
 /// Where and how to reach ClickHouse.
 #[derive(Clone)]
 pub struct ClickHouseConfig {
     /// HTTP endpoint, e.g. `http://localhost:8123`.
     pub url: String,
-    /// Database for all tables; checked with [`validate_identifier`].
+    /// Database for all tables; checked with [`validate_identifier`](super::validate_identifier).
     pub database: String,
     /// From `CLICKHOUSE_USER`; `None` means the server's `default` user.
     pub user: Option<String>,

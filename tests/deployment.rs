@@ -1,0 +1,1241 @@
+//! The deployment in ops/: compose file, Grafana provisioning and dashboard,
+//! runner image, runner script and ClickHouse init script.
+//!
+//! The dashboard test runs every panel's SQL, with Grafana's macros and
+//! variables expanded as the ClickHouse plugin expands them, against a private
+//! ClickHouse (18.16 here; compose runs a current LTS) after real pipeline runs.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+use serde_norway::Value as Yaml;
+use support::clickhouse::ClickHouseServer;
+
+/// The provisioned data source's type: the official Grafana ClickHouse plugin.
+const PLUGIN: &str = "grafana-clickhouse-datasource";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ops() -> PathBuf {
+    repo().join("ops")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn yaml_file(path: &Path) -> Yaml {
+    serde_norway::from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+}
+
+fn json_file(path: &Path) -> Json {
+    serde_json::from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A YAML scalar as a string (numbers included), or "" for anything else.
+fn scalar(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn keys(v: &Yaml) -> BTreeSet<String> {
+    v.as_mapping()
+        .map(|m| m.keys().map(scalar).collect())
+        .unwrap_or_default()
+}
+
+/// `KEY=value` lines of ops/.env.
+fn dotenv() -> BTreeMap<String, String> {
+    read(&ops().join(".env"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The compose file as written (not as `config` resolves it).
+fn compose_source() -> Yaml {
+    yaml_file(&ops().join("docker-compose.yml"))
+}
+
+/// A service's short-syntax bind mounts, as (host path in the repo, container path).
+fn bind_mounts(compose: &Yaml, service: &str) -> Vec<(PathBuf, String)> {
+    compose["services"][service]["volumes"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("service {service} has no volumes"))
+        .iter()
+        .map(scalar)
+        .filter(|v| v.starts_with("./") || v.starts_with("../"))
+        .map(|v| {
+            let mut parts = v.split(':');
+            let host = parts.next().unwrap();
+            let container = parts.next().expect("a container path").to_string();
+            (ops().join(host), container)
+        })
+        .collect()
+}
+
+/// Maps a container path back into the repository through `service`'s bind mounts.
+fn host_path(compose: &Yaml, service: &str, container: &str) -> PathBuf {
+    for (host, target) in bind_mounts(compose, service) {
+        let target = target.trim_end_matches('/');
+        if container == target {
+            return host;
+        }
+        if let Some(rest) = container.strip_prefix(&format!("{target}/")) {
+            return host.join(rest);
+        }
+    }
+    panic!("{container} is not under any bind mount of service {service}");
+}
+
+// ---------------------------------------------------------------------------
+// 1. The compose file.
+// ---------------------------------------------------------------------------
+
+/// `docker-compose` (v1) or `docker compose` (v2), whichever works here.
+fn compose_command() -> Command {
+    let works = |cmd: &mut Command| cmd.output().map(|o| o.status.success()).unwrap_or(false);
+    if works(Command::new("docker-compose").arg("version")) {
+        return Command::new("docker-compose");
+    }
+    if works(Command::new("docker").args(["compose", "version"])) {
+        let mut c = Command::new("docker");
+        c.arg("compose");
+        return c;
+    }
+    panic!(
+        "neither `docker-compose` nor `docker compose` is available: run `bash ops/test.sh`, \
+         which installs Debian's docker-compose"
+    );
+}
+
+/// Container ports a service publishes, from `config` output (short or long syntax).
+fn published_targets(service: &Yaml) -> BTreeSet<u16> {
+    service["ports"]
+        .as_sequence()
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|p| match p {
+                    Yaml::Mapping(_) if !scalar(&p["published"]).is_empty() => {
+                        scalar(&p["target"]).parse().ok()
+                    }
+                    Yaml::String(s) => s.rsplit(':').next()?.split('/').next()?.parse().ok(),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A service's environment from `config` output (mapping or `KEY=value` list).
+fn environment(service: &Yaml) -> BTreeMap<String, String> {
+    match &service["environment"] {
+        Yaml::Mapping(m) => m.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
+        Yaml::Sequence(s) => s
+            .iter()
+            .filter_map(|e| {
+                let e = scalar(e);
+                e.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+#[test]
+fn compose_file_is_valid_and_wires_the_three_services() {
+    let out = compose_command()
+        .args(["-f", "ops/docker-compose.yml", "config"])
+        .current_dir(repo())
+        .output()
+        .expect("run compose config");
+    assert!(
+        out.status.success(),
+        "compose config failed:\n{}",
+        text(&out)
+    );
+    let resolved = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "clickhouse:",
+        "grafana:",
+        "runner:",
+        "healthcheck",
+        "service_healthy",
+    ] {
+        assert!(
+            resolved.contains(needle),
+            "compose config output lacks {needle:?}:\n{resolved}"
+        );
+    }
+    let config: Yaml = serde_norway::from_str(&resolved).expect("compose config prints YAML");
+    let services = &config["services"];
+    assert_eq!(
+        keys(services),
+        ["clickhouse", "grafana", "runner"].map(String::from).into(),
+        "services"
+    );
+
+    let ch = &services["clickhouse"];
+    let grafana = &services["grafana"];
+    let runner = &services["runner"];
+    assert_eq!(
+        published_targets(ch),
+        [8123, 9000].into(),
+        "ClickHouse ports"
+    );
+    assert_eq!(published_targets(grafana), [3000].into(), "Grafana port");
+    assert!(
+        published_targets(runner).is_empty(),
+        "the runner publishes nothing"
+    );
+
+    // Pinned images, no `latest`.
+    for (name, repo_prefix) in [
+        ("clickhouse", "clickhouse/clickhouse-server:"),
+        ("grafana", "grafana/grafana:"),
+    ] {
+        let image = scalar(&services[name]["image"]);
+        let tag = image
+            .strip_prefix(repo_prefix)
+            .unwrap_or_else(|| panic!("{name} image {image:?} is not {repo_prefix}<tag>"));
+        assert!(
+            tag.starts_with(|c: char| c.is_ascii_digit()),
+            "{name} image tag {tag:?} is not a pinned version"
+        );
+    }
+
+    // ClickHouse: health-checked, file limits raised, credentials from .env.
+    let test = &ch["healthcheck"]["test"];
+    assert!(
+        test.as_sequence().is_some_and(|t| t.len() >= 2) || !scalar(test).is_empty(),
+        "ClickHouse healthcheck has no test: {test:?}"
+    );
+    assert!(
+        scalar(&test[1]).contains("SELECT 1") || scalar(test).contains("SELECT 1"),
+        "the healthcheck asks the server a query"
+    );
+    assert!(
+        !scalar(&ch["ulimits"]["nofile"]["soft"]).is_empty(),
+        "nofile ulimit"
+    );
+    let env = dotenv();
+    let ch_env = environment(ch);
+    for key in ["CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_DB"] {
+        assert_eq!(
+            ch_env.get(key),
+            env.get(key),
+            "clickhouse gets {key} from ops/.env"
+        );
+    }
+
+    // Grafana and the runner wait for a healthy ClickHouse.
+    for (name, service) in [("grafana", grafana), ("runner", runner)] {
+        assert_eq!(
+            scalar(&service["depends_on"]["clickhouse"]["condition"]),
+            "service_healthy",
+            "{name} waits for a healthy clickhouse"
+        );
+    }
+
+    // Grafana installs a pinned plugin version and logs in with .env's admin password.
+    let gf_env = environment(grafana);
+    let plugins = gf_env
+        .get("GF_INSTALL_PLUGINS")
+        .cloned()
+        .unwrap_or_default();
+    let pinned = plugins
+        .strip_prefix(&format!("{PLUGIN} "))
+        .unwrap_or_else(|| {
+            panic!("GF_INSTALL_PLUGINS={plugins:?} does not install {PLUGIN} <version>")
+        });
+    assert!(
+        pinned.split('.').count() == 3 && pinned.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "plugin version {pinned:?} is not pinned"
+    );
+    assert_eq!(
+        gf_env.get("GF_SECURITY_ADMIN_PASSWORD"),
+        env.get("GF_SECURITY_ADMIN_PASSWORD")
+    );
+
+    // The runner: built from ops/Dockerfile with the repo root as context,
+    // pointed at ClickHouse over HTTP, credentials in its environment.
+    let context = PathBuf::from(scalar(&runner["build"]["context"]));
+    assert_eq!(
+        context.canonicalize().unwrap(),
+        repo().canonicalize().unwrap(),
+        "build context"
+    );
+    assert_eq!(scalar(&runner["build"]["dockerfile"]), "ops/Dockerfile");
+    let run_env = environment(runner);
+    assert_eq!(
+        run_env.get("CLICKHOUSE_URL").map(String::as_str),
+        Some("http://clickhouse:8123")
+    );
+    for key in ["CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD"] {
+        assert_eq!(
+            run_env.get(key),
+            env.get(key),
+            "runner gets {key} from ops/.env"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Grafana provisioning.
+// ---------------------------------------------------------------------------
+
+/// The one provisioned data source.
+fn datasource() -> Yaml {
+    let file = yaml_file(&ops().join("grafana/provisioning/datasources/clickhouse.yml"));
+    assert_eq!(scalar(&file["apiVersion"]), "1");
+    let list = file["datasources"].as_sequence().expect("datasources list");
+    assert_eq!(list.len(), 1, "one data source");
+    list[0].clone()
+}
+
+/// `$VAR` or `${VAR}` → `VAR`.
+fn env_reference(value: &str) -> Option<&str> {
+    let v = value.strip_prefix('$')?;
+    Some(
+        v.strip_prefix('{')
+            .and_then(|v| v.strip_suffix('}'))
+            .unwrap_or(v),
+    )
+}
+
+#[test]
+fn provisioning_points_at_files_and_services_that_exist() {
+    let compose = compose_source();
+    let env = dotenv();
+
+    // Both provisioning files sit where Grafana looks for them.
+    let provisioning = host_path(&compose, "grafana", "/etc/grafana/provisioning");
+    for file in ["datasources/clickhouse.yml", "dashboards/mable.yml"] {
+        assert!(
+            provisioning.join(file).is_file(),
+            "{file} under {}",
+            provisioning.display()
+        );
+    }
+
+    // The data source reaches the compose service on a port it serves.
+    let ds = datasource();
+    assert_eq!(scalar(&ds["type"]), PLUGIN);
+    assert!(!scalar(&ds["uid"]).is_empty(), "a fixed uid");
+    let json = &ds["jsonData"];
+    let host = scalar(&json["host"]);
+    assert!(
+        keys(&compose["services"]).contains(&host),
+        "data source host {host:?} is not a compose service"
+    );
+    let port: u16 = scalar(&json["port"]).parse().expect("numeric port");
+    let protocol = scalar(&json["protocol"]);
+    match (protocol.as_str(), port) {
+        ("http", 8123) | ("native", 9000) => {}
+        other => panic!("protocol/port {other:?}: expected http on 8123 or native on 9000"),
+    }
+    assert_eq!(
+        Some(&scalar(&json["defaultDatabase"])),
+        env.get("CLICKHOUSE_DB"),
+        "defaultDatabase is the database compose creates"
+    );
+    // Credentials are environment references that Grafana's env_file defines.
+    for value in [
+        scalar(&json["username"]),
+        scalar(&ds["secureJsonData"]["password"]),
+    ] {
+        let var = env_reference(&value)
+            .unwrap_or_else(|| panic!("credential {value:?} is not an environment reference"));
+        assert!(env.contains_key(var), "{var} is not set in ops/.env");
+    }
+    assert!(
+        compose["services"]["grafana"]["env_file"] == Yaml::String(".env".into()),
+        "grafana reads ops/.env"
+    );
+
+    // The dashboard provider's container path maps back to a repo folder holding the dashboard.
+    let providers = yaml_file(&provisioning.join("dashboards/mable.yml"));
+    let list = providers["providers"]
+        .as_sequence()
+        .expect("providers list");
+    assert!(!list.is_empty());
+    for provider in list {
+        assert_eq!(scalar(&provider["type"]), "file");
+        let path = scalar(&provider["options"]["path"]);
+        let dir = host_path(&compose, "grafana", &path);
+        assert!(
+            dir.is_dir(),
+            "{path} maps to {}, not a directory",
+            dir.display()
+        );
+        assert!(
+            dir.join("mable-pipeline.json").is_file(),
+            "{} lacks mable-pipeline.json",
+            dir.display()
+        );
+    }
+    let home = scalar(
+        &compose["services"]["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"],
+    );
+    assert!(
+        host_path(&compose, "grafana", &home).is_file(),
+        "home dashboard {home}"
+    );
+
+    // ClickHouse: the init script runs from the init directory and finds the
+    // schema where it looks; schema.sql itself is not in the init directory
+    // (its `{db}` placeholder would fail there).
+    let mounts = bind_mounts(&compose, "clickhouse");
+    for (host, _) in &mounts {
+        assert!(host.is_file(), "{} is mounted but missing", host.display());
+    }
+    let init: Vec<_> = mounts
+        .iter()
+        .filter(|(_, c)| c.starts_with("/docker-entrypoint-initdb.d/"))
+        .collect();
+    assert_eq!(init.len(), 1, "one init entry: {init:?}");
+    assert!(init[0].0.ends_with("clickhouse/init-schema.sh") && init[0].1.ends_with(".sh"));
+    let schema_at = scalar(&compose["services"]["clickhouse"]["environment"]["MABLE_SCHEMA"]);
+    assert_eq!(
+        host_path(&compose, "clickhouse", &schema_at),
+        ops().join("./clickhouse/schema.sql"),
+        "MABLE_SCHEMA points at the mounted schema"
+    );
+
+    // Every panel, query and variable names the provisioned data source.
+    let uid = scalar(&ds["uid"]);
+    let dashboard = json_file(&ops().join("grafana/dashboards/mable-pipeline.json"));
+    let mut seen = 0;
+    for (what, source) in datasource_refs(&dashboard) {
+        assert_eq!(source["type"], PLUGIN, "{what}");
+        assert_eq!(source["uid"], uid.as_str(), "{what}");
+        seen += 1;
+    }
+    assert!(seen > 10, "only {seen} data source references");
+}
+
+/// Every `datasource` object of the dashboard's panels, targets and variables.
+fn datasource_refs(dashboard: &Json) -> Vec<(String, Json)> {
+    let mut refs = Vec::new();
+    for p in panels(dashboard) {
+        let title = p["title"].as_str().unwrap_or("?");
+        refs.push((format!("panel {title}"), p["datasource"].clone()));
+        for t in p["targets"].as_array().into_iter().flatten() {
+            refs.push((format!("panel {title} target"), t["datasource"].clone()));
+        }
+    }
+    for v in variables(dashboard) {
+        refs.push((format!("variable {}", v["name"]), v["datasource"].clone()));
+    }
+    refs
+}
+
+fn panels(dashboard: &Json) -> Vec<&Json> {
+    dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .collect()
+}
+
+fn variables(dashboard: &Json) -> Vec<&Json> {
+    dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating.list")
+        .iter()
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// 3. The dashboard, against real runs.
+// ---------------------------------------------------------------------------
+
+/// The time range, interval and variable values a panel is drawn with.
+struct Frame {
+    from: i64,
+    to: i64,
+    interval_s: i64,
+    vars: BTreeMap<String, String>,
+}
+
+/// `$__name(args)` occurrences: (start, end, name, args split at top-level commas).
+fn find_macro(sql: &str) -> Option<(usize, usize, String, Vec<String>)> {
+    let start = sql.find("$__")?;
+    let name_end = start
+        + 3
+        + sql[start + 3..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(sql.len() - start - 3);
+    let name = sql[start + 3..name_end].to_string();
+    if !sql[name_end..].starts_with('(') {
+        return Some((start, name_end, name, Vec::new()));
+    }
+    let (mut depth, mut args, mut current) = (0, Vec::new(), String::new());
+    for (i, c) in sql[name_end..].char_indices() {
+        match c {
+            '(' if depth == 0 => depth = 1,
+            '(' => {
+                depth += 1;
+                current.push(c);
+            }
+            ')' if depth == 1 => {
+                args.push(current.trim().to_string());
+                return Some((start, name_end + i + 1, name, args));
+            }
+            ')' => {
+                depth -= 1;
+                current.push(c);
+            }
+            ',' if depth == 1 => args.push(std::mem::take(&mut current).trim().to_string()),
+            _ => current.push(c),
+        }
+    }
+    panic!("unbalanced macro call in {sql}");
+}
+
+/// Grafana's variable interpolation, then the plugin's macros (pkg/macros in
+/// grafana/clickhouse-datasource), to the SQL ClickHouse finally receives.
+fn expand(sql: &str, frame: &Frame) -> String {
+    // Variables first, as Grafana's frontend does before the backend's macros.
+    let mut sql = sql.to_string();
+    for (name, value) in &frame.vars {
+        let quoted = format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
+        sql = sql.replace(&format!("${{{name}:singlequote}}"), &quoted);
+        sql = sql.replace(&format!("${{{name}}}"), value);
+        // `$name` not followed by more of an identifier.
+        let bare = format!("${name}");
+        let mut out = String::new();
+        let mut rest = sql.as_str();
+        while let Some(i) = rest.find(&bare) {
+            let after = &rest[i + bare.len()..];
+            out.push_str(&rest[..i]);
+            if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                out.push_str(&bare);
+            } else {
+                out.push_str(value);
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        sql = out;
+    }
+    let (from, to) = (frame.from, frame.to);
+    while let Some((start, end, name, args)) = find_macro(&sql) {
+        let arg = |i: usize| -> &str {
+            args.get(i)
+                .map(String::as_str)
+                .unwrap_or_else(|| panic!("$__{name} needs argument {i}"))
+        };
+        let replacement = match name.as_str() {
+            "timeFilter" => format!(
+                "{c} >= toDateTime({from}) AND {c} <= toDateTime({to})",
+                c = arg(0)
+            ),
+            "dateFilter" => format!(
+                "{c} >= toDate(toDateTime({from})) AND {c} <= toDate(toDateTime({to}))",
+                c = arg(0)
+            ),
+            "fromTime" => format!("toDateTime({from})"),
+            "toTime" => format!("toDateTime({to})"),
+            "interval_s" => frame.interval_s.to_string(),
+            // The plugin's expansion: toStartOfInterval is not in ClickHouse
+            // 18.16, so a panel using this macro fails here, as it would there.
+            "timeInterval" => format!(
+                "toStartOfInterval(toDateTime({}), INTERVAL {} second)",
+                arg(0),
+                frame.interval_s
+            ),
+            // No variable of this dashboard offers "All", so the condition stands.
+            "conditionalAll" => format!("({})", arg(0)),
+            other => panic!("macro $__{other} is not expanded by this test: add it"),
+        };
+        sql.replace_range(start..end, &replacement);
+    }
+    assert!(
+        !sql.contains('$'),
+        "unexpanded variable or macro left in:\n{sql}"
+    );
+    sql
+}
+
+/// A result in TabSeparatedWithNamesAndTypes.
+struct Table {
+    names: Vec<String>,
+    types: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn unescape(cell: &str) -> String {
+    let mut out = String::new();
+    let mut chars = cell.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn run_sql(ch: &ClickHouseServer, what: &str, sql: &str) -> Table {
+    let body = ch
+        .try_query(&format!("{sql}\nFORMAT TabSeparatedWithNamesAndTypes"))
+        .unwrap_or_else(|e| panic!("{what}: ClickHouse rejected\n{sql}\n{e}"));
+    let mut lines = body.lines();
+    let split = |l: &str| -> Vec<String> { l.split('\t').map(unescape).collect() };
+    let names = split(
+        lines
+            .next()
+            .unwrap_or_else(|| panic!("{what}: empty reply")),
+    );
+    let types = split(lines.next().expect("types line"));
+    let rows = lines.map(split).collect();
+    Table { names, types, rows }
+}
+
+fn is_numeric(ty: &str) -> bool {
+    let ty = ty
+        .strip_prefix("Nullable(")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or(ty);
+    ["UInt", "Int", "Float", "Decimal"]
+        .iter()
+        .any(|p| ty.starts_with(p))
+}
+
+/// The SQL of a query target or variable (object with rawSql, or a plain string).
+fn raw_sql(query: &Json) -> String {
+    query["rawSql"]
+        .as_str()
+        .or(query.as_str())
+        .unwrap_or_else(|| panic!("no SQL in {query}"))
+        .to_string()
+}
+
+/// Grafana's `$__interval` for a panel: the range over max data points, at
+/// least the panel's minimum interval.
+fn interval_s(panel: &Json, from: i64, to: i64) -> i64 {
+    let min = panel["interval"]
+        .as_str()
+        .map(|s| {
+            let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+            let n: i64 = n.parse().unwrap_or(1);
+            match unit {
+                "m" => n * 60,
+                "h" => n * 3600,
+                "d" => n * 86400,
+                _ => n,
+            }
+        })
+        .unwrap_or(1);
+    let points = panel["maxDataPoints"].as_i64().unwrap_or(1000).max(1);
+    ((to - from) / points).max(min).max(1)
+}
+
+/// Checks one panel's result has the shape its visualisation needs.
+fn check_panel_result(panel: &Json, target: &Json, sql: &str, table: &Table) {
+    let title = panel["title"].as_str().unwrap_or("?");
+    let kind = panel["type"].as_str().unwrap_or("?");
+    let what = format!("panel {title:?} ({kind})");
+    assert!(!table.rows.is_empty(), "{what}: no rows from\n{sql}");
+    let numeric: Vec<bool> = table.types.iter().map(|t| is_numeric(t)).collect();
+    match kind {
+        "timeseries" => {
+            assert!(
+                table.types[0].starts_with("DateTime"),
+                "{what}: first column {} is {}, not DateTime",
+                table.names[0],
+                table.types[0]
+            );
+            assert!(numeric[1..].iter().any(|n| *n), "{what}: no numeric column");
+            assert!(
+                table.types[1..]
+                    .iter()
+                    .all(|t| is_numeric(t) || t == "String"),
+                "{what}: columns {:?}",
+                table.types
+            );
+            assert_eq!(target["format"], 0, "{what}: time series format");
+            assert!(
+                raw_sql(target).contains("$__timeFilter("),
+                "{what}: a time series follows the time picker"
+            );
+        }
+        "barchart" => {
+            assert_eq!(
+                table.types[0], "String",
+                "{what}: the x axis is a string column"
+            );
+            assert!(
+                table.types.len() >= 2 && numeric[1..].iter().all(|n| *n),
+                "{what}: bars need numeric columns after the label: {:?}",
+                table.types
+            );
+            assert_eq!(target["format"], 1, "{what}: table format");
+        }
+        "stat" | "gauge" | "bargauge" => {
+            assert!(
+                numeric.iter().all(|n| *n),
+                "{what}: all values numeric: {:?}",
+                table.types
+            );
+            assert_eq!(target["format"], 1, "{what}: table format");
+        }
+        "table" => assert_eq!(target["format"], 1, "{what}: table format"),
+        other => panic!("{what}: add a shape check for panel type {other}"),
+    }
+    // No NaN or infinity: those mean an aggregate over nothing.
+    for row in &table.rows {
+        assert_eq!(row.len(), table.names.len(), "{what}: ragged row {row:?}");
+        for (cell, is_num) in row.iter().zip(&numeric) {
+            assert!(
+                !(*is_num && ["nan", "-nan", "inf", "-inf"].contains(&cell.as_str())),
+                "{what}: {cell} in {row:?}"
+            );
+        }
+    }
+    // Field overrides name columns the query returns.
+    for o in panel["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if o["matcher"]["id"] == "byName" {
+            let name = o["matcher"]["options"].as_str().unwrap_or("");
+            assert!(
+                table.names.iter().any(|n| n == name),
+                "{what}: override for {name:?}, columns {:?}",
+                table.names
+            );
+        }
+    }
+}
+
+/// Runs the binary with the harness's credentials in its environment.
+fn run_pipeline(ch: &ClickHouseServer, dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mable-pipeline"))
+        .current_dir(dir)
+        .args(args)
+        .args(["--clickhouse-url", &ch.http_url()])
+        .env("CLICKHOUSE_USER", "default")
+        .env("CLICKHOUSE_PASSWORD", &ch.password)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run mable-pipeline");
+    assert!(
+        out.status.success(),
+        "mable-pipeline {args:?} failed:\n{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn every_dashboard_query_answers_after_real_runs() {
+    let dashboard = json_file(&ops().join("grafana/dashboards/mable-pipeline.json"));
+    assert!(dashboard["uid"].as_str().is_some_and(|u| !u.is_empty()));
+    let ch = ClickHouseServer::start_with_password("dashboard-pw");
+    let dir = tempfile::tempdir().unwrap();
+    let events = repo().join("testdata/mable_event.json");
+    let events = events.to_str().unwrap();
+    run_pipeline(
+        &ch,
+        dir.path(),
+        &[
+            "--dataflow",
+            "mable_event",
+            "-w",
+            "2",
+            "--size",
+            "20000",
+            events,
+        ],
+    );
+    run_pipeline(
+        &ch,
+        dir.path(),
+        &["--dataflow", "int", "--size", "10000", "-w", "2"],
+    );
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (from, to) = (now - 7 * 86400, now + 3600);
+
+    // Targets: every panel has exactly the plugin's SQL query model.
+    let panels = panels(&dashboard);
+    assert!(panels.len() >= 9, "{} panels", panels.len());
+    for p in &panels {
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
+        for t in targets {
+            assert_eq!(t["editorType"], "sql", "panel {}", p["title"]);
+            assert!(t["refId"].as_str().is_some_and(|r| !r.is_empty()));
+            assert!(t["format"] == 0 || t["format"] == 1, "panel {}", p["title"]);
+        }
+    }
+
+    // Variables resolve in order; Grafana's default is a query's first value
+    // (first column: the value; a second column is only its label).
+    let vars = variables(&dashboard);
+    let names: Vec<&str> = vars.iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(names, ["dataflow", "run_id"], "template variables");
+    let frame_for = |vars: BTreeMap<String, String>| Frame {
+        from,
+        to,
+        interval_s: 60,
+        vars,
+    };
+    let resolve = |var: &Json, known: &BTreeMap<String, String>| -> Vec<String> {
+        assert_eq!(var["type"], "query");
+        let sql = expand(&raw_sql(&var["query"]), &frame_for(known.clone()));
+        let table = run_sql(&ch, &format!("variable {}", var["name"]), &sql);
+        assert!(
+            table.types[0] == "String",
+            "variable {} values",
+            var["name"]
+        );
+        table.rows.into_iter().map(|r| r[0].clone()).collect()
+    };
+    let dataflows = resolve(vars[0], &BTreeMap::new());
+    for expected in ["mable_event", "int"] {
+        assert!(
+            dataflows.iter().any(|d| d == expected),
+            "dataflow variable offers {dataflows:?}, not {expected}"
+        );
+    }
+    assert_eq!(
+        dataflows[0], "int",
+        "default dataflow: the most recently run"
+    );
+
+    for dataflow in &dataflows {
+        let mut known = BTreeMap::from([("dataflow".to_string(), dataflow.clone())]);
+        let runs = resolve(vars[1], &known);
+        assert!(!runs.is_empty(), "no runs for dataflow {dataflow}");
+        known.insert("run_id".to_string(), runs[0].clone());
+        for p in &panels {
+            for t in p["targets"].as_array().unwrap() {
+                let frame = Frame {
+                    interval_s: interval_s(p, from, to),
+                    ..frame_for(known.clone())
+                };
+                let sql = expand(&raw_sql(t), &frame);
+                let what = format!("panel {} ({dataflow})", p["title"]);
+                let table = run_sql(&ch, &what, &sql);
+                check_panel_result(p, t, &sql, &table);
+            }
+        }
+    }
+}
+
+#[test]
+fn macro_expansion_matches_the_plugin() {
+    let frame = Frame {
+        from: 100,
+        to: 200,
+        interval_s: 60,
+        vars: BTreeMap::from([
+            ("dataflow".to_string(), "it's".to_string()),
+            ("run_id".to_string(), "r1".to_string()),
+        ]),
+    };
+    assert_eq!(
+        expand(
+            "WHERE $__timeFilter(ts) AND d = ${dataflow:singlequote} AND r = '$run_id' AND x = '${run_id}'",
+            &frame
+        ),
+        "WHERE ts >= toDateTime(100) AND ts <= toDateTime(200) AND d = 'it\\'s' AND r = 'r1' AND x = 'r1'"
+    );
+    assert_eq!(
+        expand("SELECT $__timeInterval(t) AS time, $__interval_s", &frame),
+        "SELECT toStartOfInterval(toDateTime(t), INTERVAL 60 second) AS time, 60"
+    );
+    assert_eq!(
+        expand(
+            "$__fromTime, $__toTime, $__conditionalAll(a IN (f(1), 2), $run_id)",
+            &frame
+        ),
+        "toDateTime(100), toDateTime(200), (a IN (f(1), 2))"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. The runner image.
+// ---------------------------------------------------------------------------
+
+struct Stage {
+    image: String,
+    name: String,
+    /// (instruction, arguments), continuation lines joined.
+    lines: Vec<(String, String)>,
+}
+
+fn dockerfile_stages() -> Vec<Stage> {
+    let source = read(&ops().join("Dockerfile"));
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(head) = trimmed.strip_suffix('\\') {
+            current.push_str(head);
+            current.push(' ');
+        } else {
+            current.push_str(trimmed);
+            logical.push(std::mem::take(&mut current));
+        }
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    for line in logical {
+        let (instr, args) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let (instr, args) = (instr.to_ascii_uppercase(), args.trim().to_string());
+        if instr == "FROM" {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            let name = match words.as_slice() {
+                [_, kw, name] if kw.eq_ignore_ascii_case("as") => name.to_string(),
+                _ => String::new(),
+            };
+            stages.push(Stage {
+                image: words[0].to_string(),
+                name,
+                lines: Vec::new(),
+            });
+        } else {
+            stages
+                .last_mut()
+                .expect("an instruction before FROM")
+                .lines
+                .push((instr, args));
+        }
+    }
+    stages
+}
+
+/// `major.minor` at the start of `s` (`1.95.0 (…)`, `1.95-bookworm`, `"1.89"`).
+fn major_minor(s: &str) -> (u32, u32) {
+    let mut parts = s.trim_matches('"').split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse().ok());
+    let minor = parts.next().and_then(|p| p.parse().ok());
+    major
+        .zip(minor)
+        .unwrap_or_else(|| panic!("no major.minor in {s:?}"))
+}
+
+#[test]
+fn dockerfile_builds_the_release_binary_and_runs_it_unprivileged() {
+    let stages = dockerfile_stages();
+    assert!(stages.len() >= 2, "a multi-stage build");
+
+    // The build stage: `cargo build --release`, nothing that changes features.
+    let build = stages
+        .iter()
+        .find(|s| {
+            s.lines
+                .iter()
+                .any(|(i, a)| i == "RUN" && a.contains("cargo build"))
+        })
+        .expect("a stage running cargo build");
+    let cargo: Vec<&str> = build
+        .lines
+        .iter()
+        .filter(|(i, a)| i == "RUN" && a.contains("cargo build"))
+        .flat_map(|(_, a)| a.split_whitespace())
+        .collect();
+    assert!(
+        cargo.contains(&"--release") && cargo.contains(&"--locked"),
+        "{cargo:?}"
+    );
+    for flag in [
+        "--features",
+        "-F",
+        "--all-features",
+        "--no-default-features",
+        "--profile",
+        "--target",
+    ] {
+        assert!(
+            !cargo
+                .iter()
+                .any(|w| w == &flag || w.starts_with(&format!("{flag}="))),
+            "{flag} changes what `cargo build --release` builds"
+        );
+    }
+    assert!(
+        build.lines.iter().any(|(i, a)| i == "COPY"
+            && (a.split_whitespace().next() == Some(".") || a.contains("Cargo.lock"))),
+        "the build stage copies Cargo.lock (needed by --locked)"
+    );
+
+    // Its toolchain: at least the crate's rust-version, and the rustc this
+    // project is tested with (or, if they differ, explicitly noted).
+    let tag = build
+        .image
+        .strip_prefix("rust:")
+        .unwrap_or_else(|| panic!("build image {} is not rust:<version>", build.image));
+    let image_version = major_minor(tag);
+    let manifest = read(&repo().join("Cargo.toml"));
+    let floor = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version"))
+        .map(|v| major_minor(v.trim_start_matches([' ', '='])))
+        .expect("rust-version in Cargo.toml");
+    assert!(
+        image_version >= floor,
+        "rust:{tag} is older than the crate's rust-version {floor:?}"
+    );
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .expect("rustc");
+    let rustc = String::from_utf8_lossy(&rustc.stdout).to_string();
+    let local = major_minor(rustc.trim_start_matches("rustc "));
+    let dockerfile = read(&ops().join("Dockerfile"));
+    let noted = format!("{}.{}", image_version.0, image_version.1);
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.trim_start().starts_with('#') && l.contains(&noted)),
+        "a comment notes the toolchain {noted}"
+    );
+    assert!(
+        image_version == local || dockerfile.contains("rust-version"),
+        "rust:{tag} differs from this machine's {rustc} and no comment says why it suffices"
+    );
+
+    // The runtime: the same Debian release as the build (glibc), non-root,
+    // holding the binary, the sample data and the runner script.
+    let runtime = stages.last().unwrap();
+    let codename = tag
+        .split('-')
+        .nth(1)
+        .expect("rust:<version>-<debian codename>");
+    assert_eq!(
+        runtime.image,
+        format!("debian:{codename}-slim"),
+        "runtime image"
+    );
+    let user = runtime
+        .lines
+        .iter()
+        .rev()
+        .find(|(i, _)| i == "USER")
+        .map(|(_, a)| a.split(':').next().unwrap().to_string())
+        .expect("the runtime stage sets USER");
+    assert!(user != "root" && user != "0", "runs as {user}");
+    let copies: Vec<&str> = runtime
+        .lines
+        .iter()
+        .filter(|(i, _)| i == "COPY")
+        .map(|(_, a)| a.as_str())
+        .collect();
+    assert!(
+        copies
+            .iter()
+            .any(|c| c.contains(&format!("--from={}", build.name))
+                && c.contains("target/release/mable-pipeline")),
+        "the binary comes from the build stage: {copies:?}"
+    );
+    for needed in ["testdata", "ops/runner.sh"] {
+        assert!(copies.iter().any(|c| c.contains(needed)), "copies {needed}");
+    }
+    assert!(
+        runtime
+            .lines
+            .iter()
+            .any(|(i, a)| (i == "ENTRYPOINT" || i == "CMD") && a.contains("runner.sh")),
+        "starts ops/runner.sh"
+    );
+
+    // The build context (repo root) keeps build output and history out, sources in.
+    let ignored: Vec<String> = read(&repo().join(".dockerignore"))
+        .lines()
+        .map(|l| l.trim().trim_end_matches('/').to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for out in ["target", ".git"] {
+        assert!(
+            ignored.iter().any(|l| l == out),
+            ".dockerignore lacks {out}"
+        );
+    }
+    for keep in [
+        "src",
+        "Cargo.toml",
+        "Cargo.lock",
+        "testdata",
+        "ops",
+        "dataflows",
+        "*",
+    ] {
+        assert!(
+            !ignored.iter().any(|l| l == keep),
+            ".dockerignore drops {keep}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5. The runner script and the ClickHouse init script.
+// ---------------------------------------------------------------------------
+
+/// A stand-in for the binary: logs its arguments and whether it saw the password.
+fn stub_binary(dir: &Path, fail_on_call: Option<u32>) -> (PathBuf, PathBuf) {
+    let log = dir.join("calls.log");
+    let stub = dir.join("stub.sh");
+    let fail = fail_on_call.map_or(String::new(), |n| {
+        format!("[ \"$(wc -l < '{}')\" -ge {n} ] && exit 3\n", log.display())
+    });
+    std::fs::write(
+        &stub,
+        format!(
+            "#!/bin/sh\necho \"pw=${{CLICKHOUSE_PASSWORD:+set}} $*\" >> '{}'\n{fail}exit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let status = Command::new("chmod").arg("+x").arg(&stub).status().unwrap();
+    assert!(status.success());
+    (stub, log)
+}
+
+fn runner(stub: &Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(ops().join("runner.sh"))
+        .env("CLICKHOUSE_URL", "http://clickhouse:8123")
+        .env("CLICKHOUSE_USER", "default")
+        .env("CLICKHOUSE_PASSWORD", "s3cret-pw")
+        .env("MABLE_BIN", stub)
+        .env("MABLE_HOME", repo())
+        .env_remove("MABLE_SIZE")
+        .env_remove("MABLE_WORKERS")
+        .env_remove("CLICKHOUSE_DB");
+    c
+}
+
+#[test]
+fn runner_runs_the_seed_dataflows_with_credentials_only_in_the_environment() {
+    let script = read(&ops().join("runner.sh"));
+    assert!(script.contains("set -euo pipefail"));
+    let dir = tempfile::tempdir().unwrap();
+    let (stub, log) = stub_binary(dir.path(), None);
+    let out = runner(&stub).output().unwrap();
+    assert!(out.status.success(), "runner.sh failed:\n{}", text(&out));
+    let calls: Vec<String> = read(&log).lines().map(String::from).collect();
+    let sink = "--clickhouse-url http://clickhouse:8123 --database mable";
+    assert_eq!(
+        calls,
+        [
+            format!("pw=set -w 2 testdata/mable_event.json {sink}"),
+            format!("pw=set --dataflow int --size 1000000 -w 2 {sink}"),
+            format!("pw=set --dataflow test_struct --size 1000000 -w 2 {sink}"),
+            format!(
+                "pw=set --dataflow mable_event --size 1000000 -w 2 testdata/mable_event.json {sink}"
+            ),
+        ]
+    );
+    assert!(repo().join("testdata/mable_event.json").is_file());
+    assert!(
+        !read(&log).contains("s3cret-pw"),
+        "a password reached a command line"
+    );
+
+    // A failing run stops the runner with an error.
+    let dir = tempfile::tempdir().unwrap();
+    let (stub, log) = stub_binary(dir.path(), Some(2));
+    let out = runner(&stub).output().unwrap();
+    assert!(!out.status.success(), "runner.sh hid a failed run");
+    assert_eq!(
+        read(&log).lines().count(),
+        2,
+        "runner.sh went on after a failure"
+    );
+
+    // No URL, no runs.
+    let out = runner(&stub).env_remove("CLICKHOUSE_URL").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CLICKHOUSE_URL"));
+}
+
+#[test]
+fn init_script_creates_every_table_and_can_run_twice() {
+    if Command::new("clickhouse-client")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("clickhouse-client is not installed: run `bash ops/test.sh`");
+    }
+    let ch = ClickHouseServer::start_with_password("init-pw");
+    let schema = read(&ops().join("clickhouse/schema.sql"));
+    let tables = schema.matches("CREATE TABLE IF NOT EXISTS {db}.").count();
+    assert!(tables >= 6, "{tables} tables in schema.sql");
+    for _ in 0..2 {
+        let out = Command::new("bash")
+            .arg(ops().join("clickhouse/init-schema.sh"))
+            .env("MABLE_SCHEMA", ops().join("clickhouse/schema.sql"))
+            .env("CLICKHOUSE_DB", "mable_init")
+            .env("CLICKHOUSE_USER", "default")
+            .env("CLICKHOUSE_PASSWORD", &ch.password)
+            .env("CLICKHOUSE_HOST", "127.0.0.1")
+            .env("CLICKHOUSE_PORT", ch.tcp_port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init-schema.sh failed:\n{}",
+            text(&out)
+        );
+    }
+    let found = ch.query_u64("SELECT count() FROM system.tables WHERE database = 'mable_init'");
+    assert_eq!(found, tables as u64);
+
+    // A database name that is not a plain identifier is refused before any SQL runs.
+    let out = Command::new("bash")
+        .arg(ops().join("clickhouse/init-schema.sh"))
+        .env("MABLE_SCHEMA", ops().join("clickhouse/schema.sql"))
+        .env("CLICKHOUSE_DB", "x; DROP DATABASE mable_init")
+        .env("CLICKHOUSE_PORT", ch.tcp_port.to_string())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        ch.query_u64("SELECT count() FROM system.tables WHERE database = 'mable_init'"),
+        tables as u64
+    );
+}
