@@ -479,3 +479,47 @@ fn the_default_files_load_into_clickhouse_unchanged() {
     assert_eq!(total, produced(&summary));
     let _ = run_in;
 }
+
+#[test]
+fn the_next_run_delivers_what_an_earlier_run_spooled() {
+    let ch = ClickHouseServer::start_with_password("pw");
+    let dir = tempfile::tempdir().unwrap();
+    let url = ch.http_url();
+    let run_with = |pw: &str| {
+        let out = support::cli::bin()
+            .current_dir(dir.path())
+            .env("CLICKHOUSE_PASSWORD", pw)
+            .args([
+                "--dataflow",
+                "test_struct",
+                "--size",
+                "5000",
+                "-w",
+                "2",
+                "-q",
+                "--clickhouse-url",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (first, _) = run_with("not-it");
+    assert!(first.contains(" 0 delivered"), "{first}");
+    let (second, stderr) = run_with("pw");
+    assert!(stderr.contains("an earlier run left"), "{stderr}");
+    assert!(second.contains(" 0 spooled"), "{second}");
+    assert_eq!(rows_of_run(&ch, &run_id(&first)), produced(&first));
+    assert_eq!(rows_of_run(&ch, &run_id(&second)), produced(&second));
+    assert!(crate::support::cli::read_spool_is_empty(
+        &dir.path().join("metrics/spool")
+    ));
+}

@@ -37,7 +37,18 @@ pub(super) fn clickhouse_target(
 ) -> anyhow::Result<MetricsTarget> {
     validate_identifier(database)?;
     let spool = spool_dir(metrics_dir);
-    let (sink, error) = ClickHouseSink::connect_or_spool(config(url, database, spool.clone()));
+    let (mut sink, error) = ClickHouseSink::connect_or_spool(config(url, database, spool.clone()));
+    if error.is_none() && crate::sink::spool::list(&spool).is_ok_and(|p| !p.is_empty()) {
+        // An earlier run left rows behind; the server is here now, so deliver them first.
+        let r = replay_spool(&spool, &mut sink)?;
+        eprintln!(
+            "delivered {} metric rows an earlier run left in {} ({} already there, {} chunks remain)",
+            r.rows_delivered,
+            spool.display(),
+            r.rows_already_present,
+            r.remaining + r.rejected.len() + r.corrupt.len()
+        );
+    }
     if let Some(e) = error {
         eprintln!(
             "warning: {e}\n  the run goes on; its metrics are kept in {dir} — deliver them later with \

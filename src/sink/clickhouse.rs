@@ -338,4 +338,8 @@ impl Sink for ClickHouseSink {
             );
         }
     }
+
+    fn drained_rows(&self) -> u64 {
+        self.stats().drained_rows
+    }
 }

@@ -53,4 +53,10 @@ pub trait Sink: Send {
 
     /// Called once at shutdown; finishes anything pending before `deadline`.
     fn finish(&mut self, _deadline: std::time::Instant) {}
+
+    /// Rows this sink once answered [`Outcome::Spooled`] for and delivered
+    /// later in the same run (e.g. after the server came back).
+    fn drained_rows(&self) -> u64 {
+        0
+    }
 }

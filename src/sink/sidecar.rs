@@ -184,6 +184,9 @@ fn run(rx: Receiver<Msg>, mut sink: Box<dyn Sink>, prefix: String) -> DeliveryRe
                 deliver(rows, &mut report, &mut sink);
             }
             sink.finish(Instant::now() + Duration::from_secs(5));
+            let drained = sink.drained_rows().min(report.spooled);
+            report.spooled -= drained;
+            report.delivered += drained;
             return report;
         }
     }

@@ -102,3 +102,12 @@ pub fn run_cluster(dir: &Path, n: usize, args: &[&str]) -> Vec<Output> {
         .map(|c| c.wait_with_output().unwrap())
         .collect()
 }
+
+/// True when a spool directory holds no chunk files (or does not exist).
+pub fn read_spool_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |entries| {
+        entries
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().ends_with(".chunk.json"))
+    })
+}
