@@ -113,7 +113,7 @@ pub fn agree_on_run_id(worker: &mut Worker, proposal: &str) -> String {
     }
     drop(input);
     while !probe.done() {
-        worker.step();
+        worker.step_or_park(Some(Duration::from_millis(1)));
     }
     agreed.take().unwrap_or_else(|| proposal.to_string())
 }
