@@ -116,7 +116,7 @@ impl ClickHouseSink {
                     Self::unconnected(fallback).expect("build the ClickHouse sink's runtime");
                 let retry = invalid.is_none().then(|| Instant::now() + REPROBE_EVERY);
                 sink.away = Some(retry);
-                tracing::warn!(error = %e, spool = %sink.cfg.spool_dir.display(), "ClickHouse unavailable; spooling metrics");
+                tracing::info!(error = %e, spool = %sink.cfg.spool_dir.display(), "ClickHouse unavailable; spooling metrics");
                 (sink, Some(e))
             }
         }
@@ -330,7 +330,8 @@ impl Sink for ClickHouseSink {
         }
         if !self.try_come_back(deadline, true) {
             let left = self.spooled.len();
-            tracing::warn!(
+            // The run's summary tells the user; this is for RUST_LOG=info.
+            tracing::info!(
                 chunks = left,
                 spool = %self.cfg.spool_dir.display(),
                 "metrics remain spooled; deliver them with `mable-pipeline metrics replay {}`",
