@@ -523,3 +523,53 @@ fn the_next_run_delivers_what_an_earlier_run_spooled() {
         &dir.path().join("metrics/spool")
     ));
 }
+
+/// Every SQL statement the README offers for pasting runs against a real
+/// server after a real run, and returns rows.
+#[test]
+fn the_readmes_queries_run_and_return_rows() {
+    let ch = ClickHouseServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = ch.http_url();
+    let summary = run_ok(
+        dir.path(),
+        &[
+            "--size",
+            "3000",
+            "-w",
+            "2",
+            "-q",
+            "--clickhouse-url",
+            &url,
+            &template(),
+        ],
+    );
+    let run = run_id(&summary);
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut statements = Vec::new();
+    for block in readme.split("```sql").skip(1) {
+        let body = block.split("```").next().unwrap();
+        let sql: String = body
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        statements.extend(
+            sql.split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+    }
+    assert!(statements.len() >= 5, "README lost its queries");
+    for sql in statements {
+        let sql = sql.replace("1795506958-a33cb681", &run);
+        let rows = ch
+            .try_query(&sql)
+            .unwrap_or_else(|e| panic!("README query failed:\n{sql}\n{e}"));
+        assert!(
+            !rows.trim().is_empty(),
+            "README query returned nothing:\n{sql}"
+        );
+    }
+}
