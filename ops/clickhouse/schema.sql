@@ -146,3 +146,41 @@ CREATE TABLE IF NOT EXISTS {db}.pipeline_reductions (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (run_id, stage_path, batch_id);
+
+-- One row per (run, aggregate stage, key, batch in which the key changed):
+-- the key's running count/sum/min/max after that batch. ReplacingMergeTree on
+-- batch_id keeps the latest per key once parts merge; `FINAL` (or argMax by
+-- batch_id) gives the latest value at once.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_aggregates (
+    run_id       String,
+    dataflow     String,
+    stage_path   String,
+    key          String,
+    batch_id     UInt32,
+    count        Int64,
+    sum          Int64,
+    min          Int64,
+    max          Int64,
+    timestamp    DateTime,
+    insert_id    String
+) ENGINE = ReplacingMergeTree(batch_id)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, stage_path, key);
+
+-- One row per (run, worker, arrangement operator, batch): differential's
+-- arrangement log, so the size of incremental state can be watched growing.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_arrangements (
+    run_id       String,
+    dataflow     String,
+    worker_id    UInt32,
+    process_id   UInt32,
+    operator_id  UInt64,
+    batch_id     UInt32,
+    records      Int64,
+    batches      UInt64,
+    merges       UInt64,
+    timestamp    DateTime,
+    insert_id    String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, worker_id, operator_id, batch_id);

@@ -2,6 +2,7 @@
 //! own log ([`timely_log`]), batch latency from the probe ([`latency`]), and
 //! the row types all of it becomes ([`rows`]).
 
+pub mod arrangements;
 pub mod clock;
 pub mod latency;
 pub mod rows;

@@ -131,6 +131,38 @@ pub struct ReductionRow {
     pub insert_id: String,
 }
 
+/// A key's running aggregate after a batch that changed it (`pipeline_aggregates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Row)]
+pub struct AggregateRow {
+    pub run_id: String,
+    pub dataflow: String,
+    pub stage_path: String,
+    pub key: String,
+    pub batch_id: u32,
+    pub count: i64,
+    pub sum: i64,
+    pub min: i64,
+    pub max: i64,
+    pub timestamp: u32,
+    pub insert_id: String,
+}
+
+/// Size of one differential arrangement on one worker after a batch (`pipeline_arrangements`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Row)]
+pub struct ArrangementRow {
+    pub run_id: String,
+    pub dataflow: String,
+    pub worker_id: u32,
+    pub process_id: u32,
+    pub operator_id: u64,
+    pub batch_id: u32,
+    pub records: i64,
+    pub batches: u64,
+    pub merges: u64,
+    pub timestamp: u32,
+    pub insert_id: String,
+}
+
 /// The tables the sidecar ships to, in the order their DDL appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Table {
@@ -140,17 +172,21 @@ pub enum Table {
     Channels,
     Batches,
     Reductions,
+    Aggregates,
+    Arrangements,
 }
 
 impl Table {
     /// Every table, in DDL order.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 8] = [
         Table::Metrics,
         Table::Runs,
         Table::Operators,
         Table::Channels,
         Table::Batches,
         Table::Reductions,
+        Table::Aggregates,
+        Table::Arrangements,
     ];
 
     /// The table's name in ClickHouse (and its file name under `--metrics-dir`).
@@ -162,6 +198,8 @@ impl Table {
             Table::Channels => "pipeline_channels",
             Table::Batches => "pipeline_batches",
             Table::Reductions => "pipeline_reductions",
+            Table::Aggregates => "pipeline_aggregates",
+            Table::Arrangements => "pipeline_arrangements",
         }
     }
 }
@@ -176,6 +214,8 @@ pub enum Rows {
     Channels(Vec<ChannelRow>),
     Batches(Vec<BatchRow>),
     Reductions(Vec<ReductionRow>),
+    Aggregates(Vec<AggregateRow>),
+    Arrangements(Vec<ArrangementRow>),
 }
 
 /// Applies the same generic expression to whichever row vector `$rows` holds.
@@ -190,6 +230,8 @@ macro_rules! for_rows {
             $crate::metrics::rows::Rows::Channels($v) => $body,
             $crate::metrics::rows::Rows::Batches($v) => $body,
             $crate::metrics::rows::Rows::Reductions($v) => $body,
+            $crate::metrics::rows::Rows::Aggregates($v) => $body,
+            $crate::metrics::rows::Rows::Arrangements($v) => $body,
         }
     };
 }
@@ -204,6 +246,8 @@ impl Rows {
             Rows::Channels(_) => Table::Channels,
             Rows::Batches(_) => Table::Batches,
             Rows::Reductions(_) => Table::Reductions,
+            Rows::Aggregates(_) => Table::Aggregates,
+            Rows::Arrangements(_) => Table::Arrangements,
         }
     }
 
@@ -216,6 +260,8 @@ impl Rows {
             Table::Channels => Rows::Channels(Vec::new()),
             Table::Batches => Rows::Batches(Vec::new()),
             Table::Reductions => Rows::Reductions(Vec::new()),
+            Table::Aggregates => Rows::Aggregates(Vec::new()),
+            Table::Arrangements => Rows::Arrangements(Vec::new()),
         }
     }
 
@@ -238,6 +284,8 @@ impl Rows {
             (Rows::Channels(a), Rows::Channels(b)) => a.extend(b),
             (Rows::Batches(a), Rows::Batches(b)) => a.extend(b),
             (Rows::Reductions(a), Rows::Reductions(b)) => a.extend(b),
+            (Rows::Aggregates(a), Rows::Aggregates(b)) => a.extend(b),
+            (Rows::Arrangements(a), Rows::Arrangements(b)) => a.extend(b),
             (a, b) => panic!("cannot append {:?} rows to {:?} rows", b.table(), a.table()),
         }
     }

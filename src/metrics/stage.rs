@@ -23,6 +23,7 @@ pub enum StageKind {
     IfElse,
     Merge,
     Collect,
+    Aggregate,
 }
 
 impl StageKind {
@@ -36,6 +37,7 @@ impl StageKind {
             StageKind::IfElse => "if_else",
             StageKind::Merge => "merge",
             StageKind::Collect => "collect",
+            StageKind::Aggregate => "aggregate",
         }
     }
 }

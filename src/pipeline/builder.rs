@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::aggregate::{self, AggregateKey};
 use super::collect::{Collect, collect};
 use super::graph::{StageNode, paths};
 use super::reduce::{self, Accumulator};
@@ -125,6 +126,22 @@ impl<I: 'static, O: 'static> Pipeline<I, O> {
         self.then(StageNode::leaf(name, StageKind::Reduce), move |s, ctx| {
             reduce::reduce(s, ctx, &n, init, fold, merge)
         })
+    }
+
+    /// Keeps a running count, sum, min and max of `value_of` per `key_of` (records
+    /// whose key is `None` are left out), correct across batches, workers and
+    /// processes, and reports each batch's changed keys. Records pass through.
+    pub fn aggregate_by_key<K: AggregateKey>(
+        self,
+        name: &str,
+        key_of: impl FnMut(&O) -> Option<K> + 'static,
+        value_of: impl FnMut(&O) -> i64 + 'static,
+    ) -> Pipeline<I, O> {
+        let n = name.to_string();
+        self.then(
+            StageNode::leaf(name, StageKind::Aggregate),
+            move |s, ctx| aggregate::aggregate_by_key(s, ctx, &n, key_of, value_of),
+        )
     }
 
     /// Sends each record down `then` or `otherwise` by `cond`, then merges

@@ -23,6 +23,7 @@ pub struct BuildContext {
     pub(crate) stages: Option<Rc<RefCell<StageRegistry>>>,
     pub(crate) supervisor: Supervisor,
     pub(crate) reductions: Rc<RefCell<Vec<ReductionResult>>>,
+    pub(crate) aggregates: Rc<RefCell<Vec<super::AggregateUpdate>>>,
     pub(crate) worker: usize,
     /// Worker threads per process: output that must reach one process is
     /// routed to workers `0..threads`.
@@ -45,6 +46,7 @@ impl BuildContext {
             stages,
             supervisor,
             reductions: Rc::new(RefCell::new(Vec::new())),
+            aggregates: Rc::new(RefCell::new(Vec::new())),
             worker,
             threads,
             processes,
@@ -89,6 +91,11 @@ impl BuildContext {
     /// Results of reduce stages combined on this worker so far.
     pub fn reductions(&self) -> Rc<RefCell<Vec<ReductionResult>>> {
         self.reductions.clone()
+    }
+
+    /// Keys whose aggregates changed on this worker, in the order reported.
+    pub fn aggregates(&self) -> Rc<RefCell<Vec<super::AggregateUpdate>>> {
+        self.aggregates.clone()
     }
 
     /// This worker's stage metrics, when metrics are on.

@@ -16,6 +16,7 @@
 //! Batches are epochs: records of input batch *k* carry timestamp *k*, and
 //! each stage handles a whole container of them at a time.
 
+mod aggregate;
 mod builder;
 mod collect;
 mod context;
@@ -27,6 +28,7 @@ mod map;
 mod reduce;
 mod stage;
 
+pub use aggregate::{Aggregate, AggregateKey, AggregateUpdate};
 pub use builder::Pipeline;
 pub use builder::PipelineError;
 pub use collect::Collect;

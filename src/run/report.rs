@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::worker::{Shared, WorkerReport};
 use crate::metrics::stage::StageKind;
-use crate::pipeline::ReductionResult;
+use crate::pipeline::{AggregateUpdate, ReductionResult};
 use crate::sink::sidecar::DeliveryReport;
 
 /// One stage over all of this process's workers.
@@ -42,6 +42,8 @@ pub struct RunReport {
     pub stages: Vec<StageSummary>,
     /// Each reduce stage's result per batch (only on the process holding worker 0).
     pub reductions: Vec<ReductionResult>,
+    /// Each aggregate stage's final value per key (this process's keys).
+    pub aggregates: Vec<AggregateUpdate>,
     /// What the sidecar delivered; `None` with `--metrics off`.
     pub delivery: Option<DeliveryReport>,
 }
@@ -82,6 +84,17 @@ impl RunReport {
         let mut reductions: Vec<ReductionResult> =
             workers.iter().flat_map(|w| w.reductions.clone()).collect();
         reductions.sort_by(|a, b| (&a.stage, a.batch).cmp(&(&b.stage, b.batch)));
+        // A key lives on one worker; its latest update is its value.
+        let mut latest: BTreeMap<(String, String), AggregateUpdate> = BTreeMap::new();
+        for u in workers.iter().flat_map(|w| w.aggregates.iter()) {
+            let slot = latest
+                .entry((u.stage.clone(), u.key.clone()))
+                .or_insert_with(|| u.clone());
+            if u.batch >= slot.batch {
+                *slot = u.clone();
+            }
+        }
+        let aggregates = latest.into_values().collect();
         RunReport {
             run_id: run_id.to_string(),
             dataflow,
@@ -97,6 +110,7 @@ impl RunReport {
             elapsed: end.duration_since(shared.clock.start()),
             stages,
             reductions,
+            aggregates,
             delivery: None,
         }
     }
@@ -181,6 +195,31 @@ pub fn render_summary(r: &RunReport) -> String {
             "\nreduce {stage}: {n} batches; batch {}: {}",
             red.batch, red.value
         );
+    }
+    let mut by_stage: BTreeMap<&str, Vec<&AggregateUpdate>> = BTreeMap::new();
+    for a in &r.aggregates {
+        by_stage.entry(a.stage.as_str()).or_default().push(a);
+    }
+    for (stage, mut keys) in by_stage {
+        keys.sort_by(|a, b| b.value.sum.cmp(&a.value.sum).then(a.key.cmp(&b.key)));
+        let _ = writeln!(
+            s,
+            "\naggregate {stage}: {} keys{}",
+            keys.len(),
+            if keys.len() > 10 {
+                " (top 10 by sum)"
+            } else {
+                ""
+            }
+        );
+        for a in keys.iter().take(10) {
+            let v = a.value;
+            let _ = writeln!(
+                s,
+                "  {}  count {}  sum {}  min {}  max {}",
+                a.key, v.count, v.sum, v.min, v.max
+            );
+        }
     }
     if let Some(d) = &r.delivery {
         let _ = writeln!(

@@ -18,12 +18,13 @@ use super::progress::Counters;
 use crate::dataflows::Params;
 use crate::failure::{Failure, Supervisor};
 use crate::input::InputPlan;
+use crate::metrics::arrangements::ArrangementLog;
 use crate::metrics::clock::Clock;
 use crate::metrics::latency::BatchLatency;
-use crate::metrics::rows::{ReductionRow, Rows};
+use crate::metrics::rows::{AggregateRow, ReductionRow, Rows};
 use crate::metrics::stage::{RowContext, StageRegistry, StageTotals};
 use crate::metrics::timely_log::TimelyLog;
-use crate::pipeline::{BuildContext, Collect, ReductionResult};
+use crate::pipeline::{AggregateUpdate, BuildContext, Collect, ReductionResult};
 use crate::record::{Record, SourceRecord};
 use crate::sink::sidecar::MetricsSender;
 
@@ -61,6 +62,7 @@ pub struct WorkerReport {
     pub batches: u64,
     pub stages: Vec<StageTotals>,
     pub reductions: Vec<ReductionResult>,
+    pub aggregates: Vec<AggregateUpdate>,
 }
 
 pub(crate) fn work<R: SourceRecord, O: Record>(
@@ -85,6 +87,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     };
     // Timely's log must be registered before the dataflow is built.
     let timely_log = metrics.as_ref().map(|_| TimelyLog::register(worker));
+    let arrangement_log = metrics.as_ref().map(|_| ArrangementLog::register(worker));
     let stages = metrics
         .as_ref()
         .map(|_| Rc::new(RefCell::new(StageRegistry::default())));
@@ -123,11 +126,38 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     // Batches this worker fed whose stage rows are not yet out.
     let mut fed: Vec<u64> = Vec::new();
     let mut drained_reductions = 0;
+    let mut drained_aggregates = 0;
     let flush = |frontier: Option<u64>,
                  fed: &mut Vec<u64>,
                  latency: &mut Option<BatchLatency>,
-                 drained: &mut usize| {
+                 drained: &mut usize,
+                 drained_aggs: &mut usize| {
         let Some(sender) = &metrics else { return };
+        let timestamp = (row_ctx.clock.now_us() / 1_000_000) as u32;
+        let aggregates = ctx.aggregates();
+        let aggregates = aggregates.borrow();
+        let fresh: Vec<AggregateRow> = aggregates[*drained_aggs..]
+            .iter()
+            .map(|a| AggregateRow {
+                run_id: row_ctx.run_id.clone(),
+                dataflow: row_ctx.dataflow.clone(),
+                stage_path: a.stage.clone(),
+                key: a.key.clone(),
+                batch_id: a.batch as u32,
+                count: a.value.count,
+                sum: a.value.sum,
+                min: a.value.min,
+                max: a.value.max,
+                timestamp,
+                insert_id: String::new(),
+            })
+            .collect();
+        *drained_aggs = aggregates.len();
+        sender.send(Rows::Aggregates(fresh));
+        if let Some(log) = &arrangement_log {
+            let last_done = frontier.map_or(u64::from(u32::MAX), |f| f.saturating_sub(1));
+            sender.send(Rows::Arrangements(log.rows(last_done, &row_ctx)));
+        }
         let done: Vec<u64> = fed
             .iter()
             .copied()
@@ -201,7 +231,13 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                     worker.step_or_park(Some(PARK));
                 }
                 let frontier = probe.with_frontier(|f| f.first().copied());
-                flush(frontier, &mut fed, &mut latency, &mut drained_reductions);
+                flush(
+                    frontier,
+                    &mut fed,
+                    &mut latency,
+                    &mut drained_reductions,
+                    &mut drained_aggregates,
+                );
             }
             report.skipped = source.skipped();
         }
@@ -217,7 +253,13 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     while worker.has_dataflows() && !shared.supervisor.has_failed() {
         worker.step_or_park(Some(PARK));
     }
-    flush(None, &mut fed, &mut latency, &mut drained_reductions);
+    flush(
+        None,
+        &mut fed,
+        &mut latency,
+        &mut drained_reductions,
+        &mut drained_aggregates,
+    );
     drop(latency);
     if let (Some(sender), Some(log)) = (&metrics, timely_log) {
         let labels = stages
@@ -231,5 +273,6 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     report.records_out = *records_out.borrow();
     report.stages = stages.map(|s| s.borrow().totals()).unwrap_or_default();
     report.reductions = ctx.reductions().borrow().clone();
+    report.aggregates = ctx.aggregates().borrow().clone();
     report
 }
