@@ -1,6 +1,7 @@
 //! The pipelines users run, one file each. Each reads like the seed's fluent
 //! chains: `Pipeline::new().map(..).filter(..)...`.
 
+pub mod conversions;
 pub mod int;
 pub mod mable_event;
 pub mod test_struct;
@@ -61,11 +62,12 @@ impl<R: SourceRecord, O: Record> Dataflow for Definition<R, O> {
 }
 
 /// Every dataflow, the default (`mable_event`) first.
-pub fn all() -> [&'static dyn Dataflow; 3] {
+pub fn all() -> [&'static dyn Dataflow; 4] {
     [
         &mable_event::DATAFLOW,
         &int::DATAFLOW,
         &test_struct::DATAFLOW,
+        &conversions::DATAFLOW,
     ]
 }
 

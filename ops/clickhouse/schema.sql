@@ -184,3 +184,22 @@ CREATE TABLE IF NOT EXISTS {db}.pipeline_arrangements (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (run_id, worker_id, operator_id, batch_id);
+
+-- Records a dataflow's `collect` stage keeps in ClickHouse (the `conversions`
+-- dataflow's payloads): one row per record, the record as JSON. Records ride
+-- the metrics sidecar, so they get the same batching, retries, spool and
+-- exactly-once delivery. `record_id` is unique per record within a run.
+CREATE TABLE IF NOT EXISTS {db}.conversions (
+    run_id       String,
+    dataflow     String,
+    stage_path   String,
+    batch_id     UInt32,
+    worker_id    UInt32,
+    process_id   UInt32,
+    record_id    String,
+    record       String,
+    timestamp    DateTime,
+    insert_id    String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, record_id);

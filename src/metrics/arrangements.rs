@@ -43,7 +43,8 @@ impl ArrangementLog {
                                 a.records += n;
                                 a.batches += 1;
                             }),
-                            DifferentialEvent::Drop(e) => (e.operator, |a, n| a.records -= n),
+                            // Batches are dropped only when the whole trace is, at
+                            // shutdown; counting that would zero every final size.
                             DifferentialEvent::Merge(e) if e.complete.is_some() => {
                                 (e.operator, |a, n| {
                                     a.records += n;
@@ -54,7 +55,6 @@ impl ArrangementLog {
                         };
                         let n = match &event {
                             DifferentialEvent::Batch(e) => e.length as i64,
-                            DifferentialEvent::Drop(e) => e.length as i64,
                             // A completed merge replaces two batches by one of `complete` records.
                             DifferentialEvent::Merge(e) => {
                                 e.complete.unwrap_or(0) as i64 - (e.length1 + e.length2) as i64

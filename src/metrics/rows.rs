@@ -163,6 +163,22 @@ pub struct ArrangementRow {
     pub insert_id: String,
 }
 
+/// A processed record kept by a `collect` stage (`conversions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Row)]
+pub struct RecordRow {
+    pub run_id: String,
+    pub dataflow: String,
+    pub stage_path: String,
+    pub batch_id: u32,
+    pub worker_id: u32,
+    pub process_id: u32,
+    pub record_id: String,
+    /// The record as JSON.
+    pub record: String,
+    pub timestamp: u32,
+    pub insert_id: String,
+}
+
 /// The tables the sidecar ships to, in the order their DDL appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Table {
@@ -174,11 +190,12 @@ pub enum Table {
     Reductions,
     Aggregates,
     Arrangements,
+    Conversions,
 }
 
 impl Table {
     /// Every table, in DDL order.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Metrics,
         Table::Runs,
         Table::Operators,
@@ -187,7 +204,16 @@ impl Table {
         Table::Reductions,
         Table::Aggregates,
         Table::Arrangements,
+        Table::Conversions,
     ];
+
+    /// Wraps record rows for this table; only record tables (`conversions`) take them.
+    pub fn rows(self, rows: Vec<RecordRow>) -> Rows {
+        match self {
+            Table::Conversions => Rows::Conversions(rows),
+            other => panic!("{} is not a record table", other.name()),
+        }
+    }
 
     /// The table's name in ClickHouse (and its file name under `--metrics-dir`).
     pub fn name(self) -> &'static str {
@@ -200,6 +226,7 @@ impl Table {
             Table::Reductions => "pipeline_reductions",
             Table::Aggregates => "pipeline_aggregates",
             Table::Arrangements => "pipeline_arrangements",
+            Table::Conversions => "conversions",
         }
     }
 }
@@ -216,6 +243,7 @@ pub enum Rows {
     Reductions(Vec<ReductionRow>),
     Aggregates(Vec<AggregateRow>),
     Arrangements(Vec<ArrangementRow>),
+    Conversions(Vec<RecordRow>),
 }
 
 /// Applies the same generic expression to whichever row vector `$rows` holds.
@@ -232,6 +260,7 @@ macro_rules! for_rows {
             $crate::metrics::rows::Rows::Reductions($v) => $body,
             $crate::metrics::rows::Rows::Aggregates($v) => $body,
             $crate::metrics::rows::Rows::Arrangements($v) => $body,
+            $crate::metrics::rows::Rows::Conversions($v) => $body,
         }
     };
 }
@@ -248,6 +277,7 @@ impl Rows {
             Rows::Reductions(_) => Table::Reductions,
             Rows::Aggregates(_) => Table::Aggregates,
             Rows::Arrangements(_) => Table::Arrangements,
+            Rows::Conversions(_) => Table::Conversions,
         }
     }
 
@@ -262,6 +292,7 @@ impl Rows {
             Table::Reductions => Rows::Reductions(Vec::new()),
             Table::Aggregates => Rows::Aggregates(Vec::new()),
             Table::Arrangements => Rows::Arrangements(Vec::new()),
+            Table::Conversions => Rows::Conversions(Vec::new()),
         }
     }
 
@@ -286,6 +317,7 @@ impl Rows {
             (Rows::Reductions(a), Rows::Reductions(b)) => a.extend(b),
             (Rows::Aggregates(a), Rows::Aggregates(b)) => a.extend(b),
             (Rows::Arrangements(a), Rows::Arrangements(b)) => a.extend(b),
+            (Rows::Conversions(a), Rows::Conversions(b)) => a.extend(b),
             (a, b) => panic!("cannot append {:?} rows to {:?} rows", b.table(), a.table()),
         }
     }

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use crate::metrics::rows::{RecordRow, Table};
 use crate::record::Record;
 use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 
@@ -31,6 +32,7 @@ enum Target<R> {
     Stdout,
     Ndjson(PathBuf),
     Callback(Callback<R>),
+    Table(Table, fn(&R) -> String),
 }
 
 impl<R> Collect<R> {
@@ -53,6 +55,16 @@ impl<R> Collect<R> {
     pub fn ndjson(path: impl Into<PathBuf>) -> Collect<R> {
         Collect {
             target: Target::Ndjson(path.into()),
+        }
+    }
+
+    /// Keeps the records in a record table (`conversions`) of the run's metrics
+    /// sink — ClickHouse with `--clickhouse-url`, else a JSONEachRow file —
+    /// as JSON, each under `id(record)`, which must be unique within the run.
+    /// Nothing is kept with `--metrics off`.
+    pub fn table(table: Table, id: fn(&R) -> String) -> Collect<R> {
+        Collect {
+            target: Target::Table(table, id),
         }
     }
 
@@ -91,6 +103,39 @@ pub(crate) fn collect<'s, R: Record>(
                 Local,
                 move |epoch, b: Vec<R>| {
                     f(epoch, &b);
+                    b
+                },
+            );
+        }
+        Target::Table(table, id) => {
+            let shipper = ctx.shipper.clone();
+            let stage = ctx.path(name);
+            return unary_stage(
+                stream,
+                ctx,
+                name,
+                StageKind::Collect,
+                Local,
+                move |epoch, b: Vec<R>| {
+                    if let Some((sender, rc)) = &shipper {
+                        let timestamp = (rc.clock.now_us() / 1_000_000) as u32;
+                        let rows: Vec<RecordRow> = b
+                            .iter()
+                            .map(|r| RecordRow {
+                                run_id: rc.run_id.clone(),
+                                dataflow: rc.dataflow.clone(),
+                                stage_path: stage.clone(),
+                                batch_id: epoch as u32,
+                                worker_id: rc.worker_id,
+                                process_id: rc.process_id,
+                                record_id: id(r),
+                                record: serde_json::to_string(r).unwrap_or_default(),
+                                timestamp,
+                                insert_id: String::new(),
+                            })
+                            .collect();
+                        sender.send(table.rows(rows));
+                    }
                     b
                 },
             );

@@ -4,7 +4,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::failure::Supervisor;
-use crate::metrics::stage::{StageKind, StageRecorder, StageRegistry};
+use crate::metrics::stage::{RowContext, StageKind, StageRecorder, StageRegistry};
+use crate::sink::sidecar::MetricsSender;
 
 /// A reduce stage's combined result for one batch, produced on global worker 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +30,9 @@ pub struct BuildContext {
     /// routed to workers `0..threads`.
     pub(crate) threads: usize,
     pub(crate) processes: usize,
+    /// Where `collect` stages that keep records in a table send them: the
+    /// metrics sidecar, with the rows' identity. `None` with metrics off.
+    pub(crate) shipper: Option<(MetricsSender, RowContext)>,
 }
 
 impl BuildContext {
@@ -50,7 +54,14 @@ impl BuildContext {
             worker,
             threads,
             processes,
+            shipper: None,
         }
+    }
+
+    /// Lets `collect` stages ship records to table sinks through `sender`.
+    pub fn with_shipper(mut self, sender: MetricsSender, rows: RowContext) -> BuildContext {
+        self.shipper = Some((sender, rows));
+        self
     }
 
     /// A context for one worker of one process with metrics on, for tests and examples.

@@ -10,7 +10,9 @@ mod mable_event;
 mod seeded;
 mod test_struct;
 
-pub use mable_event::{Bd, Cart, CartTotal, Esd, MableEvent, Pd};
+pub use mable_event::{
+    Bd, Cart, CartTotal, Cdas, Esd, Extra, Item, MableEvent, Md, Pd, Sd, StrMap, UnknownField,
+};
 pub use seeded::{seeded_hash, seeded_unit};
 pub use test_struct::TestStruct;
 

@@ -200,10 +200,14 @@ pub fn run<R: SourceRecord, O: Record>(
     let insert_prefix = format!("{run_id}-p{}", config.cluster.process);
     let sidecar = match &config.metrics {
         MetricsTarget::Off => None,
-        MetricsTarget::Files { dir } => Some(Sidecar::start(
-            Box::new(crate::sink::files::FileSink::new(&dir.join(&run_id))),
-            insert_prefix,
-        )),
+        MetricsTarget::Files { dir } => {
+            let dir = dir.join(&run_id);
+            let sink = match config.cluster.processes {
+                1 => crate::sink::files::FileSink::new(&dir),
+                _ => crate::sink::files::FileSink::for_process(&dir, config.cluster.process),
+            };
+            Some(Sidecar::start(Box::new(sink), insert_prefix))
+        }
         MetricsTarget::Custom(make) => Some(Sidecar::start(make(&run_id), insert_prefix)),
     };
     handoff.reply(sidecar.as_ref().map(Sidecar::sender));

@@ -91,13 +91,16 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     let stages = metrics
         .as_ref()
         .map(|_| Rc::new(RefCell::new(StageRegistry::default())));
-    let ctx = BuildContext::new(
+    let mut ctx = BuildContext::new(
         index,
         shared.cluster.threads,
         shared.cluster.processes,
         stages.clone(),
         shared.supervisor.clone(),
     );
+    if let Some(sender) = &metrics {
+        ctx = ctx.with_shipper(sender.clone(), row_ctx.clone());
+    }
 
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<R>>>::new();
     let probe = ProbeHandle::new();

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use super::{Chunk, Outcome, Sink};
 use crate::metrics::rows::Table;
 
-/// Writes rows to `dir/<table>.ndjson`.
+/// Writes rows to `dir/<table>.ndjson` (`<table>.p<i>.ndjson` for process
+/// *i* of a cluster, so processes sharing a directory never share a file).
 pub struct FileSink {
     dir: PathBuf,
+    suffix: String,
     files: HashMap<Table, std::fs::File>,
     buf: Vec<u8>,
 }
@@ -22,8 +24,17 @@ impl FileSink {
     pub fn new(dir: &Path) -> FileSink {
         FileSink {
             dir: dir.to_path_buf(),
+            suffix: String::new(),
             files: HashMap::new(),
             buf: Vec::new(),
+        }
+    }
+
+    /// A sink for process `process` of a cluster run.
+    pub fn for_process(dir: &Path, process: usize) -> FileSink {
+        FileSink {
+            suffix: format!(".p{process}"),
+            ..FileSink::new(dir)
         }
     }
 
@@ -36,10 +47,10 @@ impl FileSink {
         let table = chunk.rows.table();
         if !self.files.contains_key(&table) {
             std::fs::create_dir_all(&self.dir)?;
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join(format!("{}.ndjson", table.name())))?;
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(
+                self.dir
+                    .join(format!("{}{}.ndjson", table.name(), self.suffix)),
+            )?;
             self.files.insert(table, file);
         }
         self.buf.clear();

@@ -36,6 +36,14 @@ pub struct MetricsSender {
     dropped: Arc<AtomicU64>,
 }
 
+impl std::fmt::Debug for MetricsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSender")
+            .field("queued", &self.tx.len())
+            .finish()
+    }
+}
+
 impl MetricsSender {
     /// Hands rows to the sidecar; never blocks longer than [`SEND_PATIENCE`].
     pub fn send(&self, rows: Rows) {
