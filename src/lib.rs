@@ -9,6 +9,7 @@
 //! [`run`] ties them together on timely workers; [`dataflows`] holds the
 //! pipelines users run; [`record`] the record types they process.
 
+pub mod bench;
 pub mod cli;
 #[path = "../dataflows/mod.rs"]
 pub mod dataflows;

@@ -1,8 +1,12 @@
 //! The `mable-pipeline` binary: a thin shell over the library.
 
 // Most of a pipeline's cost is allocation; mimalloc is measurably faster here.
+// The wrapper counts allocations only while `mable-pipeline bench` measures
+// them; otherwise it costs one relaxed load per allocation (see
+// `mable_pipeline::bench::alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: mable_pipeline::bench::CountingAlloc<mimalloc::MiMalloc> =
+    mable_pipeline::bench::CountingAlloc::new(mimalloc::MiMalloc);
 
 fn main() {
     // exit() rather than return: after a failure, timely's other workers may

@@ -40,6 +40,8 @@ pub enum Command {
     /// Work with metrics written earlier.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// Benchmark the seed's pipelines against a hand-fused loop and rayon (CSV + table).
+    Bench(super::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,7 @@ pub fn main() -> i32 {
         Some(Command::Metrics(MetricsCommand::Replay { dir, clickhouse })) => {
             super::replay::replay(&dir, &clickhouse)
         }
+        Some(Command::Bench(args)) => super::bench::bench(&args),
         None => run(&cli.run),
     };
     match result {

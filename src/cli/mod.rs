@@ -2,6 +2,7 @@
 //! `list` shows the dataflows; `metrics replay` delivers spooled metrics.
 
 mod args;
+mod bench;
 mod commands;
 mod replay;
 
