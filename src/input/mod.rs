@@ -86,7 +86,9 @@ impl<R: SourceRecord> InputPlan<R> {
         total_workers: usize,
         errors: RecordErrors,
     ) -> Result<InputPlan<R>, InputError> {
-        let (kind, estimated, description) = match spec {
+        // Bytes per record, for the batch size: the file's average, the
+        // templates' JSON size, or the in-memory size of generated records.
+        let (kind, estimated, description, record_bytes) = match spec {
             InputSpec::File(path) => {
                 let (format, len, estimate) = format::detect(path)?;
                 let kind = match format {
@@ -101,6 +103,7 @@ impl<R: SourceRecord> InputPlan<R> {
                     kind,
                     estimate,
                     format!("{} ({})", path.display(), format.name()),
+                    (len / estimate.max(1)) as usize,
                 )
             }
             InputSpec::Cycled { path, size } => {
@@ -111,6 +114,12 @@ impl<R: SourceRecord> InputPlan<R> {
                     });
                 }
                 let description = format!("{} cycled to {size} records", path.display());
+                let sample = &templates[..templates.len().min(100)];
+                let bytes = sample
+                    .iter()
+                    .map(|t| serde_json::to_vec(t).map_or(0, |v| v.len()))
+                    .sum::<usize>()
+                    / sample.len();
                 (
                     Kind::Indexed {
                         templates: Some(Arc::new(templates)),
@@ -119,6 +128,7 @@ impl<R: SourceRecord> InputPlan<R> {
                     },
                     *size,
                     description,
+                    bytes,
                 )
             }
             InputSpec::Generated { size, seed } => {
@@ -133,10 +143,12 @@ impl<R: SourceRecord> InputPlan<R> {
                     },
                     *size,
                     format!("{size} generated records"),
+                    std::mem::size_of::<R>(),
                 )
             }
         };
-        let batch_size = batch_size.unwrap_or_else(|| auto_batch_size(estimated, total_workers));
+        let batch_size =
+            batch_size.unwrap_or_else(|| auto_batch_size(estimated, total_workers, record_bytes));
         Ok(InputPlan {
             kind,
             batch_size,

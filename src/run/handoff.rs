@@ -40,12 +40,14 @@ impl<Q, A: Clone> Handoff<Q, A> {
         cvar.notify_all();
     }
 
-    pub(crate) fn try_take_request(&self) -> Option<Q> {
-        let (lock, _) = &*self.inner;
-        lock.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .request
-            .take()
+    /// Waits at most `timeout` for the request; takes it if it came.
+    pub(crate) fn wait_request(&self, timeout: std::time::Duration) -> Option<Q> {
+        let (lock, cvar) = &*self.inner;
+        let state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut state, _) = cvar
+            .wait_timeout_while(state, timeout, |s| s.request.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        state.request.take()
     }
 
     pub(crate) fn reply(&self, a: A) {

@@ -170,16 +170,18 @@ pub fn run<R: SourceRecord, O: Record>(
     };
 
     // Wait for the workers to connect (a missing peer makes timely wait forever).
+    // The handoff wakes us the moment they report in; the timeout only bounds
+    // how late a failure before that is noticed.
     let connect = if config.cluster.processes > 1 {
         Some(config.cluster.connect_timeout)
     } else {
         None
     };
     let started = loop {
-        if let Some(started) = handoff.try_take_request() {
+        if let Some(started) = handoff.wait_request(Duration::from_millis(20)) {
             break started;
         }
-        match supervisor.wait(Some(Duration::from_millis(20))) {
+        match supervisor.wait(Some(Duration::ZERO)) {
             WaitResult::Failed(f) => return Err(f.into()),
             WaitResult::Finished => {
                 return Err(RunError::Start("the workers ended before starting".into()));

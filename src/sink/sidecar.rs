@@ -76,7 +76,9 @@ pub struct DeliveryReport {
 /// The running sidecar thread.
 pub struct Sidecar {
     tx: MetricsSender,
-    thread: Option<std::thread::JoinHandle<DeliveryReport>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The thread's report, sent as it ends: shutdown waits on it with a deadline.
+    done: crossbeam_channel::Receiver<DeliveryReport>,
 }
 
 impl Sidecar {
@@ -86,13 +88,17 @@ impl Sidecar {
         // worker's rows of one batch.
         let (tx, rx) = bounded(65_536);
         let dropped = Arc::new(AtomicU64::new(0));
+        let (done_tx, done) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("mable:sidecar".into())
-            .spawn(move || run(rx, sink, insert_prefix))
+            .spawn(move || {
+                let _ = done_tx.send(run(rx, sink, insert_prefix));
+            })
             .expect("spawn the sidecar thread");
         Sidecar {
             tx: MetricsSender { tx, dropped },
             thread: Some(thread),
+            done,
         }
     }
 
@@ -104,13 +110,10 @@ impl Sidecar {
     /// Delivers what is buffered, waiting at most `wait` for the sink.
     pub fn shutdown(mut self, wait: Duration) -> DeliveryReport {
         let _ = self.tx.tx.send_timeout(Msg::Stop, wait);
-        let deadline = Instant::now() + wait;
         let thread = self.thread.take().expect("joined once");
-        while !thread.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let mut report = if thread.is_finished() {
-            thread.join().unwrap_or_default()
+        let mut report = if let Ok(report) = self.done.recv_timeout(wait) {
+            let _ = thread.join();
+            report
         } else {
             DeliveryReport {
                 errors: vec![format!(
