@@ -110,6 +110,7 @@ pub(crate) fn collect<'s, R: Record>(
         Target::Table(table, id) => {
             let shipper = ctx.shipper.clone();
             let stage = ctx.path(name);
+            let supervisor = ctx.supervisor.clone();
             return unary_stage(
                 stream,
                 ctx,
@@ -119,22 +120,34 @@ pub(crate) fn collect<'s, R: Record>(
                 move |epoch, b: Vec<R>| {
                     if let Some((sender, rc)) = &shipper {
                         let timestamp = (rc.clock.now_us() / 1_000_000) as u32;
-                        let rows: Vec<RecordRow> = b
+                        // A record that cannot be written as JSON ends the run:
+                        // an empty row in its place would be silent loss.
+                        let rows: Result<Vec<RecordRow>, serde_json::Error> = b
                             .iter()
-                            .map(|r| RecordRow {
-                                run_id: rc.run_id.clone(),
-                                dataflow: rc.dataflow.clone(),
-                                stage_path: stage.clone(),
-                                batch_id: epoch as u32,
-                                worker_id: rc.worker_id,
-                                process_id: rc.process_id,
-                                record_id: id(r),
-                                record: serde_json::to_string(r).unwrap_or_default(),
-                                timestamp,
-                                insert_id: String::new(),
+                            .map(|r| {
+                                Ok(RecordRow {
+                                    run_id: rc.run_id.clone(),
+                                    dataflow: rc.dataflow.clone(),
+                                    stage_path: stage.clone(),
+                                    batch_id: epoch as u32,
+                                    worker_id: rc.worker_id,
+                                    process_id: rc.process_id,
+                                    record_id: id(r),
+                                    record: serde_json::to_string(r)?,
+                                    timestamp,
+                                    insert_id: String::new(),
+                                })
                             })
                             .collect();
-                        sender.send(table.rows(rows));
+                        match rows {
+                            Ok(rows) => sender.send(table.rows(rows)),
+                            Err(e) => supervisor.fail(Failure::Output {
+                                path: format!("table {}", table.name()),
+                                reason: format!(
+                                    "a record of stage `{stage}` cannot be written as JSON: {e}"
+                                ),
+                            }),
+                        }
                     }
                     b
                 },
