@@ -31,6 +31,20 @@ pub enum Failure {
         message: String,
     },
 
+    /// An `aggregate_by_key` total left the `i64` range users see. Sums are
+    /// exact, so this is reported rather than wrapped or saturated.
+    #[error(
+        "stage `{stage}`: the sum for key {key} reached {sum} in batch {batch}, beyond the i64 range \
+         aggregates report\n  (check the stage's value function: money belongs in minor units, \
+         not scaled further)"
+    )]
+    AggregateOverflow {
+        stage: String,
+        key: String,
+        batch: u64,
+        sum: String,
+    },
+
     /// A panic outside any stage: timely's communication threads losing a peer,
     /// or a bug in mable-pipeline itself.
     #[error("{0}")]
@@ -123,6 +137,16 @@ impl Supervisor {
         let (lock, cvar) = &*self.inner;
         lock.lock().unwrap_or_else(|e| e.into_inner()).finished = true;
         cvar.notify_all();
+    }
+
+    /// Waits up to `timeout` for the run's workers to be joined, failure or
+    /// not. True if they were.
+    pub fn wait_finished(&self, timeout: Duration) -> bool {
+        let (lock, cvar) = &*self.inner;
+        let state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        cvar.wait_timeout_while(state, timeout, |s| !s.finished)
+            .map(|(s, _)| s.finished)
+            .unwrap_or_else(|e| e.into_inner().0.finished)
     }
 
     /// Waits until the run finished or failed, or `timeout` passed.

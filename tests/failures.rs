@@ -3,14 +3,13 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use mable_pipeline::failure::Failure;
 use mable_pipeline::input::InputSpec;
 use mable_pipeline::pipeline::Pipeline;
-use mable_pipeline::run::{RunConfig, RunError, run};
+use mable_pipeline::run::{PipelineFactory, RunConfig, RunError, run};
 use support::cli::{hostfile, run_in};
 
 /// A watchdog, not a timing assertion: a hang must fail the test rather than CI.
@@ -22,13 +21,49 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
     rx.recv_timeout(limit).expect("the run hung")
 }
 
+/// Library runs in this file take turns, so that counting the process's
+/// timely worker threads after one of them sees only its own.
+static LIBRARY_RUN: Mutex<()> = Mutex::new(());
+
+/// Runs `factory` as a library call on `workers` threads and returns its
+/// error, checking that no timely worker thread outlives the failed run.
+fn failing_run(workers: usize, size: u64, factory: PipelineFactory<i64, i64>) -> RunError {
+    let _turn = LIBRARY_RUN.lock().unwrap_or_else(|e| e.into_inner());
+    let err = within(Duration::from_secs(120), move || {
+        let mut config = RunConfig::local(InputSpec::Generated { size, seed: 1 }, workers);
+        config.batch_size = Some(1000);
+        run("test", factory, &config).err()
+    })
+    .expect("the run must fail");
+    let left = timely_threads();
+    assert!(
+        left.is_empty(),
+        "threads still running after `{err}`: {left:?}"
+    );
+    err
+}
+
+/// Names of this process's threads that belong to a timely run.
+fn timely_threads() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("timely:") || name.starts_with("mable:timely"))
+        .collect()
+}
+
 #[test]
 fn a_panicking_stage_ends_the_run_and_is_named() {
-    let err = within(Duration::from_secs(120), || {
-        let factory = Arc::new(|_: &mable_pipeline::dataflows::Params| {
-            Pipeline::<i64, i64>::new()
-                .map("fine", |x: i64| x + 1)
-                .if_else(
+    // Generated values are < 1000; `seed_bad` turns 0 into 1233, which `fine`
+    // makes 1234 on its way into the nested `explode`.
+    let factory = Arc::new(|_: &mable_pipeline::dataflows::Params| {
+        Pipeline::<i64, i64>::new()
+            .map("seed_bad", |x: i64| if x == 0 { 1233 } else { x })
+            .if_else(
+                "all",
+                |_: &i64| true,
+                Pipeline::new().map("fine", |x: i64| x + 1).if_else(
                     "route",
                     |x: &i64| x % 2 == 0,
                     Pipeline::new().map("explode", |x: i64| {
@@ -38,26 +73,11 @@ fn a_panicking_stage_ends_the_run_and_is_named() {
                         x
                     }),
                     Pipeline::new(),
-                )
-        });
-        let mut config = RunConfig::local(
-            InputSpec::Generated {
-                size: 200_000,
-                seed: 1,
-            },
-            3,
-        );
-        config.batch_size = Some(1000);
-        // Values are < 1000 before `fine`; make one of them 1233.
-        let factory2 = factory.clone();
-        let wrapped = Arc::new(move |p: &mable_pipeline::dataflows::Params| {
-            Pipeline::<i64, i64>::new()
-                .map("seed_bad", |x: i64| if x == 0 { 1233 } else { x })
-                .if_else("all", |_: &i64| true, factory2(p), Pipeline::new())
-        });
-        run("test", wrapped, &config).err().map(|e| e.to_string())
+                ),
+                Pipeline::new(),
+            )
     });
-    let err = err.expect("the run must fail");
+    let err = failing_run(3, 200_000, factory).to_string();
     assert!(
         err.contains("stage `all/then/route/then/explode` panicked"),
         "{err}"
@@ -68,28 +88,38 @@ fn a_panicking_stage_ends_the_run_and_is_named() {
 #[test]
 fn a_failure_is_the_runs_error_not_a_hang() {
     // A failure reported while other workers still have work: they stop.
-    let result = within(Duration::from_secs(120), || {
-        let factory = Arc::new(|_: &mable_pipeline::dataflows::Params| {
-            Pipeline::<i64, i64>::new().filter("boom", |x: &i64| {
-                assert!(*x != 7, "seven");
-                true
-            })
-        });
-        let config = RunConfig::local(
-            InputSpec::Generated {
-                size: 1_000_000,
-                seed: 3,
-            },
-            2,
-        );
-        run("test", factory, &config).map(|_| ())
+    let factory = Arc::new(|_: &mable_pipeline::dataflows::Params| {
+        Pipeline::<i64, i64>::new().filter("boom", |x: &i64| {
+            assert!(*x != 7, "seven");
+            true
+        })
     });
-    match result {
-        Err(RunError::Failed(Failure::StagePanic { stage, message, .. })) => {
+    match failing_run(2, 1_000_000, factory) {
+        RunError::Failed(Failure::StagePanic { stage, message, .. }) => {
             assert_eq!(stage, "boom");
             assert!(message.contains("seven"));
         }
         other => panic!("expected a stage panic, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_aggregate_sum_beyond_i64_is_a_named_failure() {
+    // Each worker's partial sum fits; their total does not. Summing exactly,
+    // the stage must say so rather than wrap, saturate or die as a bug.
+    let factory = Arc::new(|_: &mable_pipeline::dataflows::Params| {
+        Pipeline::<i64, i64>::new().aggregate_by_key(
+            "revenue",
+            |_: &i64| Some(String::from("shop")),
+            |_: &i64| i64::MAX / 1000,
+        )
+    });
+    match failing_run(3, 3000, factory) {
+        RunError::Failed(Failure::AggregateOverflow { stage, key, .. }) => {
+            assert_eq!(stage, "revenue");
+            assert_eq!(key, "\"shop\"");
+        }
+        other => panic!("expected an aggregate overflow, got {other:?}"),
     }
 }
 

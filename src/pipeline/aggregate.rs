@@ -24,10 +24,18 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 
 use super::{Batches, BuildContext, Epoch};
-use crate::failure::catch_stage_panic;
+use crate::failure::{Failure, catch_stage_panic};
 use crate::metrics::stage::StageKind;
 
-/// Count, sum, min and max of the integer values seen for one key.
+/// Count, sum, min and max of the integer values seen for one key, as
+/// reported after each batch that changed it.
+///
+/// ```
+/// use mable_pipeline::pipeline::Aggregate;
+/// // Two orders of 12.50 and 7.25 EUR, in cents.
+/// let a = Aggregate { count: 2, sum: 1975, min: 725, max: 1250 };
+/// assert_eq!(a.sum as f64 / a.count as f64, 987.5);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Aggregate {
     pub count: i64,
@@ -36,33 +44,43 @@ pub struct Aggregate {
     pub max: i64,
 }
 
-impl Aggregate {
-    /// One value's contribution.
-    ///
-    /// ```
-    /// use differential_dataflow::difference::Semigroup;
-    /// use mable_pipeline::pipeline::Aggregate;
-    /// let mut a = Aggregate::of(5);
-    /// a.plus_equals(&Aggregate::of(-2));
-    /// assert_eq!(a, Aggregate { count: 2, sum: 3, min: -2, max: 5 });
-    /// ```
-    pub fn of(value: i64) -> Aggregate {
-        Aggregate {
+/// The running total differential keeps per key. The sum is `i128` so that
+/// adding up partials can never overflow inside differential (where a panic
+/// could not be pinned on the stage); the report checks it fits the `i64`
+/// users see and fails the run naming the stage and key when it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+struct Total {
+    count: i64,
+    sum: i128,
+    min: i64,
+    max: i64,
+}
+
+impl Total {
+    const ZERO: Total = Total {
+        count: 0,
+        sum: 0,
+        min: 0,
+        max: 0,
+    };
+
+    fn add(&mut self, value: i64) {
+        self.plus_equals(&Total {
             count: 1,
-            sum: value,
+            sum: value.into(),
             min: value,
             max: value,
-        }
+        });
     }
 }
 
-impl IsZero for Aggregate {
+impl IsZero for Total {
     fn is_zero(&self) -> bool {
         self.count == 0
     }
 }
 
-impl Semigroup for Aggregate {
+impl Semigroup for Total {
     fn plus_equals(&mut self, rhs: &Self) {
         if rhs.count == 0 {
             return;
@@ -72,13 +90,22 @@ impl Semigroup for Aggregate {
             return;
         }
         self.count += rhs.count;
-        // Overflow would be a wrong total: fail loudly in the stage rather than wrap.
-        self.sum = self
-            .sum
-            .checked_add(rhs.sum)
-            .expect("aggregate sum overflows i64");
+        // i128 holds 2^64 sums of i64::MAX: no input can reach its limit.
+        self.sum += rhs.sum;
         self.min = self.min.min(rhs.min);
         self.max = self.max.max(rhs.max);
+    }
+}
+
+impl TryFrom<Total> for Aggregate {
+    type Error = i128;
+    fn try_from(t: Total) -> Result<Aggregate, i128> {
+        Ok(Aggregate {
+            count: t.count,
+            sum: i64::try_from(t.sum).map_err(|_| t.sum)?,
+            min: t.min,
+            max: t.max,
+        })
     }
 }
 
@@ -117,7 +144,7 @@ pub(crate) fn aggregate_by_key<'s, R: 'static, K: AggregateKey>(
     let mut input = builder.new_input(stream, Local);
     builder.set_notify_for(0, timely::progress::operate::FrontierInterest::Never);
     let (pass_out, pass_stream) = builder.new_output::<Vec<R>>();
-    let (keyed_out, keyed_stream) = builder.new_output::<Vec<(K, Epoch, Aggregate)>>();
+    let (keyed_out, keyed_stream) = builder.new_output::<Vec<(K, Epoch, Total)>>();
     let mut pass_out = OutputBuilder::from(pass_out);
     let mut keyed_out = OutputBuilder::from(keyed_out);
     let recorder = ctx.recorder(&path, StageKind::Aggregate, info.global_id);
@@ -126,7 +153,7 @@ pub(crate) fn aggregate_by_key<'s, R: 'static, K: AggregateKey>(
     let stage_path = path.clone();
     builder.build(move |_caps| {
         // Per container, one update per key: the exchange carries keys, not records.
-        let mut local: HashMap<K, Aggregate> = HashMap::new();
+        let mut local: HashMap<K, Total> = HashMap::new();
         move |_frontiers| {
             let mut pass = pass_out.activate();
             let mut keyed = keyed_out.activate();
@@ -138,15 +165,7 @@ pub(crate) fn aggregate_by_key<'s, R: 'static, K: AggregateKey>(
                     let folded = catch_stage_panic(|| {
                         for r in &batch {
                             if let Some(k) = key_of(r) {
-                                local
-                                    .entry(k)
-                                    .or_insert(Aggregate {
-                                        count: 0,
-                                        sum: 0,
-                                        min: 0,
-                                        max: 0,
-                                    })
-                                    .plus_equals(&Aggregate::of(value_of(r)));
+                                local.entry(k).or_insert(Total::ZERO).add(value_of(r));
                             }
                         }
                     });
@@ -155,7 +174,7 @@ pub(crate) fn aggregate_by_key<'s, R: 'static, K: AggregateKey>(
                         local.clear();
                         continue;
                     }
-                    let mut updates: Vec<(K, Epoch, Aggregate)> =
+                    let mut updates: Vec<(K, Epoch, Total)> =
                         local.drain().map(|(k, a)| (k, epoch, a)).collect();
                     if let Some(r) = &recorder {
                         r.record(epoch, batch.len(), batch.len(), start, Instant::now());
@@ -173,21 +192,33 @@ pub(crate) fn aggregate_by_key<'s, R: 'static, K: AggregateKey>(
 
     let totals = keyed_stream.as_collection().count_total();
     let aggregates = ctx.aggregates.clone();
+    let supervisor = ctx.supervisor.clone();
     totals.inner.sink(
         Local,
         &format!("{path}/report"),
         move |(input, _frontier)| {
             input.for_each(|_cap, changes| {
                 let mut out = aggregates.borrow_mut();
-                for ((key, value), epoch, diff) in changes.drain(..) {
+                for ((key, total), epoch, diff) in changes.drain(..) {
                     // Each change is a retraction of the old value and the new value; keep the new.
-                    if diff > 0 {
-                        out.push(AggregateUpdate {
+                    if diff <= 0 {
+                        continue;
+                    }
+                    let key_json =
+                        serde_json::to_string(&key).unwrap_or_else(|_| format!("{key:?}"));
+                    match Aggregate::try_from(total) {
+                        Ok(value) => out.push(AggregateUpdate {
                             stage: path.clone(),
-                            key: serde_json::to_string(&key).unwrap_or_else(|_| format!("{key:?}")),
+                            key: key_json,
                             batch: epoch,
                             value,
-                        });
+                        }),
+                        Err(sum) => supervisor.fail(Failure::AggregateOverflow {
+                            stage: path.clone(),
+                            key: key_json,
+                            batch: epoch,
+                            sum: sum.to_string(),
+                        }),
                     }
                 }
             });

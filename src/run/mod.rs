@@ -111,7 +111,10 @@ pub(crate) struct Started {
 pub type PipelineFactory<R, O> = Arc<dyn Fn(&Params) -> Pipeline<R, O> + Send + Sync>;
 
 /// Runs `pipeline` over the configured input. Returns when every worker of
-/// this process finished, or as soon as anything failed.
+/// this process finished, or as soon as anything failed — once the workers
+/// have stopped, so a caller can go on. The exception is a cluster peer that
+/// never connects: timely's connection set-up cannot be interrupted, so its
+/// threads stay until the process ends.
 pub fn run<R: SourceRecord, O: Record>(
     dataflow: &'static str,
     pipeline: PipelineFactory<R, O>,
@@ -182,7 +185,10 @@ pub fn run<R: SourceRecord, O: Record>(
             break started;
         }
         match supervisor.wait(Some(Duration::ZERO)) {
-            WaitResult::Failed(f) => return Err(f.into()),
+            WaitResult::Failed(f) => {
+                reap(runner, &supervisor);
+                return Err(f.into());
+            }
             WaitResult::Finished => {
                 return Err(RunError::Start("the workers ended before starting".into()));
             }
@@ -222,7 +228,10 @@ pub fn run<R: SourceRecord, O: Record>(
     let end = Instant::now();
 
     let (worker_reports, failure) = match outcome {
-        WaitResult::Failed(f) => (Vec::new(), Some(f)),
+        WaitResult::Failed(f) => {
+            reap(runner, &supervisor);
+            (Vec::new(), Some(f))
+        }
         _ => {
             let joined = runner.join().unwrap_or_default();
             let mut ok = Vec::new();
@@ -253,6 +262,25 @@ pub fn run<R: SourceRecord, O: Record>(
     match failure {
         Some(f) => Err(RunError::Failed(f)),
         None => Ok(report),
+    }
+}
+
+/// How long a failed run waits for its workers to notice and return. They
+/// check between steps (at most a park of 1 ms apart), so this is only
+/// reached when a worker is stuck inside a stage or in timely itself.
+const REAP_GRACE: Duration = Duration::from_secs(5);
+
+/// Joins the workers of a failed run, so a library caller that goes on after
+/// an `Err` is not left with threads still running the dataflow. Workers
+/// blocked where they cannot see the failure (timely waiting for a peer that
+/// never connects) are left to end with the process, and said so.
+fn reap<T>(runner: std::thread::JoinHandle<T>, supervisor: &Supervisor) {
+    if supervisor.wait_finished(REAP_GRACE) {
+        let _ = runner.join();
+    } else {
+        tracing::warn!(
+            "worker threads did not stop within {REAP_GRACE:?} of the failure; they end with the process"
+        );
     }
 }
 
