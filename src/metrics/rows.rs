@@ -5,6 +5,8 @@
 //! types must match the DDL exactly. `DateTime` columns are unix seconds (`u32`),
 //! which both formats accept.
 
+use std::sync::Arc;
+
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
@@ -163,12 +165,14 @@ pub struct ArrangementRow {
     pub insert_id: String,
 }
 
-/// A processed record kept by a `collect` stage (`conversions`).
+/// A processed record kept by a `collect` stage (`conversions`). The labels
+/// every row of a stage shares are reference-counted: one allocation per
+/// stage, not three per record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Row)]
 pub struct RecordRow {
-    pub run_id: String,
-    pub dataflow: String,
-    pub stage_path: String,
+    pub run_id: Arc<str>,
+    pub dataflow: Arc<str>,
+    pub stage_path: Arc<str>,
     pub batch_id: u32,
     pub worker_id: u32,
     pub process_id: u32,

@@ -111,6 +111,13 @@ pub(crate) fn collect<'s, R: Record>(
             let shipper = ctx.shipper.clone();
             let stage = ctx.path(name);
             let supervisor = ctx.supervisor.clone();
+            let labels = shipper.as_ref().map(|(_, rc)| {
+                (
+                    Arc::<str>::from(rc.run_id.as_str()),
+                    Arc::<str>::from(rc.dataflow.as_str()),
+                    Arc::<str>::from(stage.as_str()),
+                )
+            });
             return unary_stage(
                 stream,
                 ctx,
@@ -118,7 +125,9 @@ pub(crate) fn collect<'s, R: Record>(
                 StageKind::Collect,
                 Local,
                 move |epoch, b: Vec<R>| {
-                    if let Some((sender, rc)) = &shipper {
+                    if let (Some((sender, rc)), Some((run_id, dataflow, stage_path))) =
+                        (&shipper, &labels)
+                    {
                         let timestamp = (rc.clock.now_us() / 1_000_000) as u32;
                         // A record that cannot be written as JSON ends the run:
                         // an empty row in its place would be silent loss.
@@ -126,9 +135,9 @@ pub(crate) fn collect<'s, R: Record>(
                             .iter()
                             .map(|r| {
                                 Ok(RecordRow {
-                                    run_id: rc.run_id.clone(),
-                                    dataflow: rc.dataflow.clone(),
-                                    stage_path: stage.clone(),
+                                    run_id: run_id.clone(),
+                                    dataflow: dataflow.clone(),
+                                    stage_path: stage_path.clone(),
                                     batch_id: epoch as u32,
                                     worker_id: rc.worker_id,
                                     process_id: rc.process_id,
