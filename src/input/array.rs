@@ -9,6 +9,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::error::describe_json_error;
+use super::parse::parse_record;
 use super::{BatchSource, InputError, RecordErrors};
 use crate::pipeline::Epoch;
 use crate::record::SourceRecord;
@@ -92,7 +93,7 @@ impl ArraySource {
             return Ok(());
         }
         let bytes = std::mem::take(&mut self.scan.element_bytes);
-        match serde_json::from_slice::<R>(&bytes) {
+        match parse_record::<R>(&bytes) {
             Ok(r) => out.push(r),
             Err(e) => {
                 let reason = describe_json_error(&e, &bytes, false);

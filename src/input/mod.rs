@@ -12,6 +12,7 @@ mod document;
 mod error;
 mod format;
 mod ndjson;
+mod parse;
 mod synthetic;
 
 pub use batching::{auto_batch_size, share};

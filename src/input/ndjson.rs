@@ -7,6 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::error::describe_json_error;
+use super::parse::parse_record;
 use super::{BatchSource, InputError, RecordErrors, share};
 use crate::pipeline::Epoch;
 use crate::record::SourceRecord;
@@ -133,7 +134,7 @@ impl<R: SourceRecord> BatchSource<R> for NdjsonSource {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<R>(line) {
+            match parse_record::<R>(line) {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     let unterminated = !terminated && self.at_file_end;
