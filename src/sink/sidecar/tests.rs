@@ -1,0 +1,112 @@
+//! The sidecar delivers while the run goes — not only at shutdown — and
+//! delivers every row exactly once, however the rows were cut into messages.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{CHUNK_AGE, CHUNK_ROWS, Sidecar, TICK};
+use crate::metrics::rows::{BatchRow, Rows};
+use crate::sink::{Chunk, Outcome, Sink};
+
+/// A sink that keeps what it is given, for the test to look at.
+#[derive(Clone, Default)]
+struct Kept(Arc<Mutex<Vec<Chunk>>>);
+
+impl Kept {
+    fn rows(&self) -> usize {
+        self.0.lock().unwrap().iter().map(|c| c.rows.len()).sum()
+    }
+}
+
+impl Sink for Kept {
+    fn describe(&self) -> String {
+        "kept in memory".into()
+    }
+    fn deliver(&mut self, chunk: &Chunk) -> Outcome {
+        self.0.lock().unwrap().push(chunk.clone());
+        Outcome::Delivered
+    }
+}
+
+fn batch_rows(first: u32, n: u32) -> Rows {
+    Rows::Batches(
+        (first..first + n)
+            .map(|b| BatchRow {
+                run_id: "r".into(),
+                dataflow: "d".into(),
+                batch_id: b,
+                worker_id: 0,
+                process_id: 0,
+                records_in: 1,
+                entered_us: 0,
+                completed_us: 0,
+                latency_ms: 0.0,
+                timestamp: 0,
+                insert_id: String::new(),
+            })
+            .collect(),
+    )
+}
+
+/// Waits (bounded, as a watchdog) until `kept` holds `n` rows.
+fn wait_for(kept: &Kept, n: usize, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if kept.rows() >= n {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn a_few_rows_are_delivered_during_the_run() {
+    let kept = Kept::default();
+    let sidecar = Sidecar::start(Box::new(kept.clone()), "t".into());
+    sidecar.sender().send(batch_rows(0, 3));
+    // Rows below a chunk's worth go out once they are CHUNK_AGE old, seen at
+    // the next tick; the limit is a watchdog well beyond that.
+    assert!(
+        wait_for(&kept, 3, (CHUNK_AGE + TICK) * 5),
+        "rows only arrived at shutdown"
+    );
+    let report = sidecar.shutdown(Duration::from_secs(5));
+    assert_eq!((report.produced, report.delivered), (3, 3));
+}
+
+#[test]
+fn a_chunks_worth_wakes_the_sidecar_and_every_row_lands_once() {
+    let kept = Kept::default();
+    let sidecar = Sidecar::start(Box::new(kept.clone()), "t".into());
+    let sender = sidecar.sender();
+    let per_message = 7u32;
+    let messages = (CHUNK_ROWS as u32 * 3) / per_message + 1;
+    std::thread::scope(|s| {
+        for half in 0..2 {
+            let sender = sender.clone();
+            s.spawn(move || {
+                for m in (half..messages).step_by(2) {
+                    sender.send(batch_rows(m * per_message, per_message));
+                }
+            });
+        }
+    });
+    let total = (messages * per_message) as usize;
+    // At least the full chunks arrive before shutdown.
+    assert!(wait_for(&kept, CHUNK_ROWS, CHUNK_AGE * 5));
+    let report = sidecar.shutdown(Duration::from_secs(5));
+    assert_eq!(report.delivered, total as u64);
+    let mut ids: Vec<u32> = kept
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|c| match &c.rows {
+            Rows::Batches(rows) => rows.iter().map(|r| r.batch_id).collect::<Vec<_>>(),
+            other => panic!("unexpected table {:?}", other.table()),
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..total as u32).collect::<Vec<_>>());
+}
