@@ -71,7 +71,13 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
 ) -> WorkerReport {
     let index = worker.index();
     let peers = worker.peers();
-    let run_id = agree_on_run_id(worker, &shared.proposed_run_id);
+    // The workers of one process share the proposal already; only processes
+    // must agree, and that costs a dataflow's worth of progress rounds.
+    let run_id = if shared.cluster.processes > 1 {
+        agree_on_run_id(worker, &shared.proposed_run_id)
+    } else {
+        shared.proposed_run_id.clone()
+    };
     if index.is_multiple_of(shared.cluster.threads) {
         shared.handoff.request(Started {
             run_id: run_id.clone(),
