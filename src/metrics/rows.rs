@@ -198,6 +198,15 @@ pub enum Table {
 }
 
 impl Table {
+    /// The tables every run with metrics writes to, whatever its stages.
+    pub const EVERY_RUN: [Table; 5] = [
+        Table::Metrics,
+        Table::Runs,
+        Table::Operators,
+        Table::Channels,
+        Table::Batches,
+    ];
+
     /// Every table, in DDL order.
     pub const ALL: [Table; 9] = [
         Table::Metrics,

@@ -43,8 +43,7 @@ impl FileSink {
         &self.dir
     }
 
-    fn write(&mut self, chunk: &Chunk) -> std::io::Result<()> {
-        let table = chunk.rows.table();
+    fn open(&mut self, table: Table) -> std::io::Result<&mut std::fs::File> {
         if !self.files.contains_key(&table) {
             std::fs::create_dir_all(&self.dir)?;
             let file = std::fs::OpenOptions::new().create(true).append(true).open(
@@ -53,6 +52,12 @@ impl FileSink {
             )?;
             self.files.insert(table, file);
         }
+        Ok(self.files.get_mut(&table).expect("opened above"))
+    }
+
+    fn write(&mut self, chunk: &Chunk) -> std::io::Result<()> {
+        let table = chunk.rows.table();
+        self.open(table)?;
         self.buf.clear();
         chunk.rows.write_json_each_row(&mut self.buf);
         // One write per chunk: a reader never sees half a chunk's lines for long.
@@ -66,6 +71,16 @@ impl FileSink {
 impl Sink for FileSink {
     fn describe(&self) -> String {
         format!("files in {}", self.dir.display())
+    }
+
+    /// Opens the files of the tables every run writes. An error here is left
+    /// for the first delivery to report.
+    fn prepare(&mut self) {
+        for table in Table::EVERY_RUN {
+            if self.open(table).is_err() {
+                return;
+            }
+        }
     }
 
     fn deliver(&mut self, chunk: &Chunk) -> Outcome {

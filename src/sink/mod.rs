@@ -48,6 +48,11 @@ pub trait Sink: Send {
     /// Never includes credentials.
     fn describe(&self) -> String;
 
+    /// Called once on the sidecar thread before any chunk, while the workers
+    /// start: set-up done here (opening files) is off the run's critical path
+    /// instead of in front of the last chunks at shutdown.
+    fn prepare(&mut self) {}
+
     /// Delivers one chunk. Blocks at most for the sink's own retry budget.
     fn deliver(&mut self, chunk: &Chunk) -> Outcome;
 

@@ -171,6 +171,7 @@ fn run(
         sink: sink.describe(),
         ..DeliveryReport::default()
     };
+    sink.prepare();
     let mut buffers: BTreeMap<Table, Buffer> = BTreeMap::new();
     let mut seq = 0u64;
     let mut deliver = |rows: Rows, report: &mut DeliveryReport, sink: &mut Box<dyn Sink>| {
