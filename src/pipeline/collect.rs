@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use crate::metrics::rows::{RecordRow, Table};
+use crate::metrics::rows::Table;
 use crate::record::Record;
 use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 
@@ -19,6 +19,9 @@ use super::stage::unary_stage;
 use super::{Batches, BuildContext, Epoch};
 use crate::failure::{Failure, Supervisor};
 use crate::metrics::stage::StageKind;
+use table::TableWriter;
+
+mod table;
 
 type Callback<R> = Box<dyn FnMut(Epoch, &[R])>;
 
@@ -108,16 +111,8 @@ pub(crate) fn collect<'s, R: Record>(
             );
         }
         Target::Table(table, id) => {
-            let shipper = ctx.shipper.clone();
-            let stage = ctx.path(name);
-            let supervisor = ctx.supervisor.clone();
-            let labels = shipper.as_ref().map(|(_, rc)| {
-                (
-                    Arc::<str>::from(rc.run_id.as_str()),
-                    Arc::<str>::from(rc.dataflow.as_str()),
-                    Arc::<str>::from(stage.as_str()),
-                )
-            });
+            // With --metrics off nothing is kept; the stage still counts and passes records on.
+            let writer = TableWriter::new(ctx, name, table, id);
             return unary_stage(
                 stream,
                 ctx,
@@ -125,38 +120,8 @@ pub(crate) fn collect<'s, R: Record>(
                 StageKind::Collect,
                 Local,
                 move |epoch, b: Vec<R>| {
-                    if let (Some((sender, rc)), Some((run_id, dataflow, stage_path))) =
-                        (&shipper, &labels)
-                    {
-                        let timestamp = (rc.clock.now_us() / 1_000_000) as u32;
-                        // A record that cannot be written as JSON ends the run:
-                        // an empty row in its place would be silent loss.
-                        let rows: Result<Vec<RecordRow>, serde_json::Error> = b
-                            .iter()
-                            .map(|r| {
-                                Ok(RecordRow {
-                                    run_id: run_id.clone(),
-                                    dataflow: dataflow.clone(),
-                                    stage_path: stage_path.clone(),
-                                    batch_id: epoch as u32,
-                                    worker_id: rc.worker_id,
-                                    process_id: rc.process_id,
-                                    record_id: id(r),
-                                    record: serde_json::to_string(r)?,
-                                    timestamp,
-                                    insert_id: String::new(),
-                                })
-                            })
-                            .collect();
-                        match rows {
-                            Ok(rows) => sender.send(table.rows(rows)),
-                            Err(e) => supervisor.fail(Failure::Output {
-                                path: format!("table {}", table.name()),
-                                reason: format!(
-                                    "a record of stage `{stage}` cannot be written as JSON: {e}"
-                                ),
-                            }),
-                        }
+                    if let Some(w) = &writer {
+                        w.write(epoch, &b);
                     }
                     b
                 },
