@@ -3,13 +3,15 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use mable_pipeline::failure::Failure;
 use mable_pipeline::input::InputSpec;
-use mable_pipeline::pipeline::Pipeline;
-use mable_pipeline::run::{PipelineFactory, RunConfig, RunError, run};
+use mable_pipeline::metrics::rows::Table;
+use mable_pipeline::pipeline::{Collect, Pipeline};
+use mable_pipeline::run::{MetricsTarget, PipelineFactory, RunConfig, RunError, run};
 use support::cli::{hostfile, run_in};
 
 /// A watchdog, not a timing assertion: a hang must fail the test rather than CI.
@@ -25,13 +27,19 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
 /// timely worker threads after one of them sees only its own.
 static LIBRARY_RUN: Mutex<()> = Mutex::new(());
 
-/// Runs `factory` as a library call on `workers` threads and returns its
-/// error, checking that no timely worker thread outlives the failed run.
+/// Runs `factory` as a library call on `workers` threads over `size`
+/// generated records and returns its error, checking that no timely worker
+/// thread outlives the failed run.
 fn failing_run(workers: usize, size: u64, factory: PipelineFactory<i64, i64>) -> RunError {
+    let mut config = RunConfig::local(InputSpec::Generated { size, seed: 1 }, workers);
+    config.batch_size = Some(1000);
+    failing_run_with(config, factory)
+}
+
+/// [`failing_run`] with a configuration of the test's own.
+fn failing_run_with(config: RunConfig, factory: PipelineFactory<i64, i64>) -> RunError {
     let _turn = LIBRARY_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let err = within(Duration::from_secs(120), move || {
-        let mut config = RunConfig::local(InputSpec::Generated { size, seed: 1 }, workers);
-        config.batch_size = Some(1000);
         run("test", factory, &config).err()
     })
     .expect("the run must fail");
@@ -194,4 +202,42 @@ fn a_bad_process_index_is_a_usage_error() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("-p 5 is out of range"));
+}
+
+#[test]
+fn a_record_the_table_cannot_write_fails_the_run_and_names_the_stage() {
+    // JSON object keys must be strings: this record has no JSON form, and
+    // keeping an empty row in its place would be silent loss.
+    let factory = Arc::new(|_: &mable_pipeline::dataflows::Params| {
+        Pipeline::<i64, i64>::new()
+            .map("pair_keys", |x: i64| BTreeMap::from([((x, x), x)]))
+            .collect(
+                "keep",
+                Collect::table(Table::Conversions, |m: &BTreeMap<(i64, i64), i64>| {
+                    format!("{m:?}")
+                }),
+            )
+            .map("back", |m: BTreeMap<(i64, i64), i64>| m.len() as i64)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RunConfig::local(
+        InputSpec::Generated {
+            size: 5000,
+            seed: 1,
+        },
+        2,
+    );
+    config.metrics = MetricsTarget::Files {
+        dir: dir.path().to_path_buf(),
+    };
+    match failing_run_with(config, factory) {
+        RunError::Failed(Failure::Output { path, reason }) => {
+            assert_eq!(path, "table conversions");
+            assert!(
+                reason.contains("stage `keep` cannot be written as JSON"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected an output failure, got {other:?}"),
+    }
 }
