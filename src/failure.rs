@@ -22,7 +22,7 @@ pub enum Failure {
     /// A user's stage closure panicked.
     #[error(
         "stage `{stage}` panicked on worker {worker} in batch {batch}: {message}\n  \
-         (the stage's own code failed: fix the closure, or use --on-error skip if bad records trigger it)"
+         (the stage's own code failed: fix its closure)"
     )]
     StagePanic {
         stage: String,
@@ -45,8 +45,21 @@ pub enum Failure {
         sum: String,
     },
 
-    /// A panic outside any stage: timely's communication threads losing a peer,
-    /// or a bug in mable-pipeline itself.
+    /// Another process of the cluster went away (killed, crashed, its host
+    /// gone): timely's connection to it broke.
+    #[error(
+        "lost process {process}{at}: {detail} (every process of a cluster run must stay up until it ends)",
+        process = process.map_or_else(|| "?".to_string(), |p| p.to_string()),
+        at = if address.is_empty() { String::new() } else { format!(" ({address})") }
+    )]
+    PeerLost {
+        /// Its index (`-p`), when timely's thread names it.
+        process: Option<usize>,
+        address: String,
+        detail: String,
+    },
+
+    /// A panic outside any stage: a bug in mable-pipeline or in timely.
     #[error("{0}")]
     Internal(String),
 
@@ -202,15 +215,60 @@ pub fn catch_stage_panic<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Se
     result
 }
 
-static ACTIVE: Mutex<Vec<Supervisor>> = Mutex::new(Vec::new());
+/// Runs being watched, each with its cluster's addresses (to name a lost peer).
+static ACTIVE: Mutex<Vec<(Supervisor, Vec<String>)>> = Mutex::new(Vec::new());
 static HOOK: std::sync::Once = std::sync::Once::new();
+
+/// What a panic outside stage code means, from its message and thread.
+fn classify_panic(message: &str, thread: &str, addresses: &[String]) -> Failure {
+    // Timely's network threads are named `timely:recv-{process}` and
+    // `timely:send-{process}` after the peer they talk to. The worker and
+    // guard panics that follow a broken connection are its echoes.
+    let peer = ["timely:recv-", "timely:send-"]
+        .iter()
+        .find_map(|p| thread.strip_prefix(p))
+        .and_then(|i| i.parse::<usize>().ok());
+    let echo = [
+        "MergeQueue poisoned",
+        "Send thread panic",
+        "Recv thread panic",
+    ]
+    .iter()
+    .any(|m| message.contains(m));
+    if message.contains("timely communication error") || echo {
+        let detail = message
+            .strip_prefix("timely communication error: ")
+            .unwrap_or(message);
+        let detail = if echo {
+            "the connection broke".to_string()
+        } else {
+            detail.to_string()
+        };
+        return Failure::PeerLost {
+            process: peer,
+            address: peer
+                .and_then(|p| addresses.get(p).cloned())
+                .unwrap_or_default(),
+            detail,
+        };
+    }
+    Failure::Internal(format!(
+        "internal error on thread {thread}: {message} (please report this as a bug, \
+         with the output of the same run under RUST_BACKTRACE=1)"
+    ))
+}
 
 /// While the guard lives, any panic outside stage code (a dying worker, a
 /// communication thread losing its peer) is reported to `supervisor`, so the
 /// run ends instead of leaving the other workers spinning. Stage panics are
 /// left to [`catch_stage_panic`]. The hook is installed once per process and
-/// serves every run in it.
-pub fn watch_panics(supervisor: &Supervisor) -> PanicWatch {
+/// serves every run in it. `addresses` are the cluster's processes, to name
+/// one that is lost (empty for a single process).
+///
+/// Nothing is printed here: the run reports its failure once, in one line.
+/// For what looks like a bug, with `RUST_BACKTRACE` set, the standard panic
+/// message and backtrace are printed too.
+pub fn watch_panics(supervisor: &Supervisor, addresses: &[String]) -> PanicWatch {
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -218,27 +276,27 @@ pub fn watch_panics(supervisor: &Supervisor) -> PanicWatch {
                 return;
             }
             let message = Failure::panic_message(info.payload());
-            let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
-            let text = if message.contains("timely communication error")
-                || message.contains("MergeQueue poisoned")
-            {
-                format!(
-                    "lost the connection to a peer process ({message}); every process of a cluster run must stay up until the run ends"
-                )
-            } else {
-                default(info);
-                format!("internal error on thread {thread}: {message} (please report this as a bug)")
-            };
+            let thread = std::thread::current()
+                .name()
+                .unwrap_or("unnamed")
+                .to_string();
             let active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
-            for s in active.iter() {
-                s.fail(Failure::Internal(text.clone()));
+            let failure = classify_panic(&message, &thread, &[]);
+            let bug = matches!(failure, Failure::Internal(_));
+            if active.is_empty() || (bug && std::env::var_os("RUST_BACKTRACE").is_some()) {
+                // Outside any run, or a bug with a backtrace asked for: the
+                // standard report. A lost peer is never a bug of ours.
+                default(info);
+            }
+            for (s, addresses) in active.iter() {
+                s.fail(classify_panic(&message, &thread, addresses));
             }
         }));
     });
     ACTIVE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(supervisor.clone());
+        .push((supervisor.clone(), addresses.to_vec()));
     PanicWatch {
         supervisor: supervisor.clone(),
     }
@@ -253,6 +311,6 @@ pub struct PanicWatch {
 impl Drop for PanicWatch {
     fn drop(&mut self) {
         let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
-        active.retain(|s| !Arc::ptr_eq(&s.inner, &self.supervisor.inner));
+        active.retain(|(s, _)| !Arc::ptr_eq(&s.inner, &self.supervisor.inner));
     }
 }

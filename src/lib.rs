@@ -9,6 +9,7 @@
 //! [`run`] ties them together on timely workers; [`dataflows`] holds the
 //! pipelines users run; [`record`] the record types they process.
 
+pub mod atomic_file;
 pub mod bench;
 pub mod cli;
 #[path = "../dataflows/mod.rs"]
@@ -20,3 +21,4 @@ pub mod pipeline;
 pub mod record;
 pub mod run;
 pub mod sink;
+pub mod stop;

@@ -1,16 +1,21 @@
 //! What each command does.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 
 use super::args::{Cli, Command, MetricsCommand, RunArgs, Switch};
+use super::out::{self, StdoutClosed};
+use super::preflight::{self, Named};
 use crate::dataflows::{self, Dataflow};
 use crate::input::{DeadLetter, ErrorPolicy, InputSpec, RecordErrors};
-use crate::run::{ClusterConfig, MetricsTarget, RunConfig, render_summary};
+use crate::run::{
+    ClusterConfig, ConnectError, MetricsTarget, Output, RunConfig, RunError, StopFlag, StopReason,
+    render_summary,
+};
 
 /// Parses the command line, runs it, and returns the process exit code.
 pub fn main() -> i32 {
@@ -25,36 +30,37 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Some(Command::List) => list(),
         Some(Command::Metrics(MetricsCommand::Replay { dir, clickhouse })) => {
-            super::replay::replay(&dir, &clickhouse)
+            super::replay::replay(&dir, &clickhouse).map(|()| 0)
         }
-        Some(Command::Bench(args)) => super::bench::bench(&args),
+        Some(Command::Bench(args)) => super::bench::bench(&args).map(|()| 0),
         None => run(&cli.run),
     };
     match result {
-        Ok(()) => 0,
+        Ok(code) => code,
+        Err(e) if e.is::<StdoutClosed>() => 0,
         Err(e) => {
+            crate::atomic_file::remove_uncommitted();
             eprintln!("error: {e:#}");
             1
         }
     }
 }
 
-fn list() -> anyhow::Result<()> {
+fn list() -> anyhow::Result<i32> {
     for d in dataflows::all() {
         let generates = if d.generates_input() {
             "; can generate its input (--size N, no INPUT)"
         } else {
             ""
         };
-        println!("{} — {}{}", d.name(), d.about(), generates);
-        let mut tree = String::new();
-        crate::pipeline::render(&d.stages(), 2, &mut tree);
-        println!("{tree}");
+        let mut text = format!("{} — {}{}\n", d.name(), d.about(), generates);
+        crate::pipeline::render(&d.stages(), 2, &mut text);
+        out::println(text)?;
     }
-    Ok(())
+    Ok(0)
 }
 
-fn run(args: &RunArgs) -> anyhow::Result<()> {
+fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let dataflow: &dyn Dataflow = dataflows::find(&args.dataflow).with_context(|| {
         let names: Vec<_> = dataflows::all().iter().map(|d| d.name()).collect();
         format!(
@@ -91,20 +97,36 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     if args.batch_size == Some(0) {
         bail!("--batch-size must be at least 1");
     }
+    let threads = args.workers.unwrap_or_else(cores);
+    let cluster = ClusterConfig {
+        threads,
+        processes: args.processes,
+        process: args.process,
+        hostfile: args.hostfile.clone(),
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+    };
+    cluster.validate()?;
+    if args.processes > 1 {
+        cluster.addresses()?;
+    }
+    oversubscribed(threads)?;
+    let output = match &args.output {
+        Some(p) if p.as_os_str() == "-" => Some(Output::Stdout),
+        Some(p) => Some(Output::File(p.clone())),
+        None => None,
+    };
+    if args.metrics == Switch::On
+        && let Some(url) = &args.clickhouse.clickhouse_url
+    {
+        preflight::clickhouse_url(url)?;
+        preflight::database(&args.clickhouse.database)?;
+    }
+    preflight_paths(args, &output)?;
+
     let dead_letter = match &args.dead_letter {
         Some(p) => Some(std::sync::Arc::new(DeadLetter::create(p)?)),
         None => None,
     };
-    let threads = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let output = args.output.as_ref().map(|p| {
-        if p.as_os_str() == "-" {
-            PathBuf::from("<stdout>")
-        } else {
-            p.clone()
-        }
-    });
     let metrics = match (args.metrics, &args.clickhouse.clickhouse_url) {
         (Switch::Off, _) => MetricsTarget::Off,
         (Switch::On, None) => MetricsTarget::Files {
@@ -114,17 +136,13 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             super::replay::clickhouse_target(url, &args.clickhouse.database, &args.metrics_dir)?
         }
     };
+    let stop = StopFlag::default();
+    super::signals::stop_on_signals(stop.clone());
     let config = RunConfig {
         input,
         batch_size: args.batch_size,
         seed: args.seed,
-        cluster: ClusterConfig {
-            threads,
-            processes: args.processes,
-            process: args.process,
-            hostfile: args.hostfile.clone(),
-            connect_timeout: Duration::from_secs(args.connect_timeout),
-        },
+        cluster,
         output: output.clone(),
         errors: RecordErrors {
             policy: args.on_error,
@@ -134,14 +152,26 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         args: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         flush_wait: Duration::from_secs(10),
+        stop,
     };
-    let report = dataflow.run(&config)?;
+    let report = match dataflow.run(&config) {
+        Ok(report) => report,
+        Err(RunError::Connect(ConnectError::Interrupted)) => {
+            eprintln!("interrupted while the processes were connecting");
+            return Ok(130);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if report.stopped == Some(StopReason::OutputClosed) {
+        // `--output - | head`: the reader has what it wanted.
+        return Ok(0);
+    }
     let summary = render_summary(&report);
     // Records on stdout keep stdout for records alone.
-    if output.as_deref() == Some(std::path::Path::new("<stdout>")) {
+    if output == Some(Output::Stdout) {
         eprint!("{summary}");
     } else {
-        print!("{summary}");
+        out::print_or_stop(&summary)?;
     }
     if let Some(d) = &report.delivery
         && d.spooled > 0
@@ -162,6 +192,90 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             d.failed,
             d.dropped
         );
+    }
+    Ok(match report.stopped {
+        Some(StopReason::Signal(signal)) => {
+            eprintln!(
+                "{} after {} records",
+                StopReason::Signal(signal).describe(),
+                report.records_in
+            );
+            128 + signal
+        }
+        _ => 0,
+    })
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Far more workers than cores only makes them wait on each other (every
+/// batch waits for the slowest), and timely's channels and progress traffic
+/// grow with the square of the worker count: on 2 cores, `-w 200` took 3 s
+/// and 0.5 GB for a single record, `-w 1000` 42 s and 3 GB. Above 8× the
+/// cores that is worth a warning; above 64× it is refused.
+fn oversubscribed(threads: usize) -> anyhow::Result<()> {
+    let cores = cores();
+    if threads > 64 * cores {
+        bail!(
+            "-w {threads} is more than 64× this machine's {cores} cores: timely's set-up alone would take \
+             minutes and gigabytes (it grows with the square of the workers). Use -w {cores} to use every core, \
+             or spread workers over processes with -n"
+        );
+    }
+    if threads > 8 * cores {
+        eprintln!(
+            "warning: -w {threads} is more than 8× this machine's {cores} cores: the run will be slower, not faster \
+             (each worker waits for the slowest at every batch); -w {cores} uses every core"
+        );
+    }
+    Ok(())
+}
+
+/// The files and directories the run will write: none may be the input or
+/// one another, and each must be writable — checked before any input is read.
+fn preflight_paths(args: &RunArgs, output: &Option<Output>) -> anyhow::Result<()> {
+    let stdin = Path::new("/dev/stdin");
+    let mut named = Vec::new();
+    if let Some(input) = &args.input {
+        let path = if input.as_os_str() == "-" {
+            stdin
+        } else {
+            input.as_path()
+        };
+        named.push(Named {
+            flag: "INPUT",
+            path,
+        });
+    }
+    if let Some(Output::File(p)) = output {
+        named.push(Named {
+            flag: "--output",
+            path: p,
+        });
+    }
+    if let Some(p) = &args.dead_letter {
+        named.push(Named {
+            flag: "--dead-letter",
+            path: p,
+        });
+    }
+    if args.metrics == Switch::On {
+        named.push(Named {
+            flag: "--metrics-dir",
+            path: &args.metrics_dir,
+        });
+    }
+    preflight::distinct(&named)?;
+    if let Some(Output::File(p)) = output {
+        preflight::writable_file("--output", p)?;
+    }
+    if let Some(p) = &args.dead_letter {
+        preflight::writable_file("--dead-letter", p)?;
+    }
+    if args.metrics == Switch::On {
+        preflight::writable_dir("--metrics-dir", &args.metrics_dir)?;
     }
     Ok(())
 }

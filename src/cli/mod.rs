@@ -4,7 +4,10 @@
 mod args;
 mod bench;
 mod commands;
+mod out;
+mod preflight;
 mod replay;
+mod signals;
 
 pub use args::{Cli, Command, RunArgs};
 pub use commands::main;

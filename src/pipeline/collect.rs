@@ -17,8 +17,10 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 
 use super::stage::unary_stage;
 use super::{Batches, BuildContext, Epoch};
+use crate::atomic_file::AtomicFile;
 use crate::failure::{Failure, Supervisor};
 use crate::metrics::stage::StageKind;
+use crate::stop::{StopFlag, StopReason};
 use table::TableWriter;
 
 mod table;
@@ -127,14 +129,15 @@ pub(crate) fn collect<'s, R: Record>(
                 },
             );
         }
-        Target::Stdout => (PathBuf::from("<stdout>"), true),
+        Target::Stdout => (PathBuf::from("standard output"), true),
         Target::Ndjson(p) => (p, false),
     };
-    let writer = SharedWriter::for_path(&path, stdout);
+    let writer = SharedWriter::for_path(&path, stdout, &ctx.supervisor);
     let mut guard = FlushGuard {
         writer,
         buffer: Vec::with_capacity(FLUSH_AT + 4096),
         supervisor: ctx.supervisor.clone(),
+        stop: ctx.stop.clone(),
         owns_output: ctx.worker < ctx.threads,
     };
     let logic = move |_, batch: Vec<R>| {
@@ -166,16 +169,28 @@ pub(crate) fn collect<'s, R: Record>(
 
 const FLUSH_AT: usize = 64 * 1024;
 
+/// The open output: standard output, or a file under a temporary name.
+enum Out {
+    Stdout(std::io::BufWriter<std::io::Stdout>),
+    File(std::io::BufWriter<AtomicFile>),
+    /// Whoever read standard output went away: nothing more is written.
+    Closed,
+}
+
 /// One output per path per process, shared by its workers; opened lazily so
-/// a process that never receives records never truncates the file.
+/// a process that never receives records never creates the file. A file is
+/// written under a temporary name and renamed into place when the last
+/// worker lets go of it, unless the run failed: a failed run never leaves a
+/// half-written file where a good one stood.
 struct SharedWriter {
     path: PathBuf,
     stdout: bool,
-    out: Mutex<Option<Box<dyn Write + Send>>>,
+    supervisor: Supervisor,
+    out: Mutex<Option<Out>>,
 }
 
 impl SharedWriter {
-    fn for_path(path: &Path, stdout: bool) -> Arc<SharedWriter> {
+    fn for_path(path: &Path, stdout: bool, supervisor: &Supervisor) -> Arc<SharedWriter> {
         static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<SharedWriter>>>> = OnceLock::new();
         let mut open = OPEN
             .get_or_init(Default::default)
@@ -187,6 +202,7 @@ impl SharedWriter {
         let w = Arc::new(SharedWriter {
             path: path.to_path_buf(),
             stdout,
+            supervisor: supervisor.clone(),
             out: Mutex::new(None),
         });
         open.insert(path.to_path_buf(), Arc::downgrade(&w));
@@ -200,18 +216,49 @@ impl SharedWriter {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         if out.is_none() {
             *out = Some(if self.stdout {
-                Box::new(std::io::BufWriter::with_capacity(
+                Out::Stdout(std::io::BufWriter::with_capacity(
                     1 << 20,
                     std::io::stdout(),
                 ))
             } else {
-                Box::new(std::io::BufWriter::with_capacity(
+                Out::File(std::io::BufWriter::with_capacity(
                     1 << 20,
-                    std::fs::File::create(&self.path)?,
+                    AtomicFile::create(&self.path, 0o644)?,
                 ))
             });
         }
-        f(out.as_mut().expect("just opened").as_mut())
+        let result = match out.as_mut().expect("just opened") {
+            Out::Stdout(w) => f(w),
+            Out::File(w) => f(w),
+            Out::Closed => return Ok(()),
+        };
+        if let Err(e) = &result
+            && self.stdout
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            *out = Some(Out::Closed);
+        }
+        result
+    }
+}
+
+impl Drop for SharedWriter {
+    fn drop(&mut self) {
+        let out = self.out.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(Out::File(w)) = out else { return };
+        if self.supervisor.has_failed() {
+            return; // dropping the AtomicFile removes the temporary file
+        }
+        let committed = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(AtomicFile::commit);
+        if let Err(e) = committed {
+            self.supervisor.fail(Failure::Output {
+                path: self.path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
     }
 }
 
@@ -221,6 +268,7 @@ struct FlushGuard {
     writer: Arc<SharedWriter>,
     buffer: Vec<u8>,
     supervisor: Supervisor,
+    stop: StopFlag,
     owns_output: bool,
 }
 
@@ -228,9 +276,19 @@ impl FlushGuard {
     fn write_buffer(&mut self) {
         let buffer = &self.buffer;
         if let Err(e) = self.writer.with_out(|w| w.write_all(buffer)) {
-            self.fail(e.to_string());
+            self.failed(e);
         }
         self.buffer.clear();
+    }
+
+    /// A reader that closed standard output ends the run quietly, as
+    /// `head` expects; anything else is a failure naming the output.
+    fn failed(&self, e: std::io::Error) {
+        if self.writer.stdout && e.kind() == std::io::ErrorKind::BrokenPipe {
+            self.stop.raise(StopReason::OutputClosed);
+        } else {
+            self.fail(e.to_string());
+        }
     }
 
     fn fail(&self, reason: String) {
@@ -248,7 +306,7 @@ impl Drop for FlushGuard {
         }
         self.write_buffer();
         if let Err(e) = self.writer.with_out(|w| w.flush()) {
-            self.fail(e.to_string());
+            self.failed(e);
         }
     }
 }

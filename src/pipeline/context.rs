@@ -6,6 +6,7 @@ use std::rc::Rc;
 use crate::failure::Supervisor;
 use crate::metrics::stage::{RowContext, StageKind, StageRecorder, StageRegistry};
 use crate::sink::sidecar::MetricsSender;
+use crate::stop::StopFlag;
 
 /// A reduce stage's combined result for one batch, produced on global worker 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,8 @@ pub struct BuildContext {
     prefix: String,
     pub(crate) stages: Option<Rc<RefCell<StageRegistry>>>,
     pub(crate) supervisor: Supervisor,
+    /// Raised to end the run early; a sink whose reader went away raises it.
+    pub(crate) stop: StopFlag,
     pub(crate) reductions: Rc<RefCell<Vec<ReductionResult>>>,
     pub(crate) aggregates: Rc<RefCell<Vec<super::AggregateUpdate>>>,
     pub(crate) worker: usize,
@@ -44,11 +47,13 @@ impl BuildContext {
         processes: usize,
         stages: Option<Rc<RefCell<StageRegistry>>>,
         supervisor: Supervisor,
+        stop: StopFlag,
     ) -> BuildContext {
         BuildContext {
             prefix: String::new(),
             stages,
             supervisor,
+            stop,
             reductions: Rc::new(RefCell::new(Vec::new())),
             aggregates: Rc::new(RefCell::new(Vec::new())),
             worker,
@@ -72,6 +77,7 @@ impl BuildContext {
             1,
             Some(Rc::new(RefCell::new(StageRegistry::default()))),
             Supervisor::new(),
+            StopFlag::default(),
         )
     }
 

@@ -1,14 +1,13 @@
-//! Workers and processes: the timely configuration, and agreeing on one run
-//! id across all processes of a cluster.
+//! Workers and processes: how a run is spread, where the processes of a
+//! cluster listen, and the timely allocators for this process.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::Duration;
 
-use timely::dataflow::operators::vec::{Broadcast, Input};
-use timely::dataflow::operators::{Inspect, Probe};
-use timely::worker::Worker;
+use timely_communication::allocator::AllocatorBuilder;
+
+use super::connect::{ConnectError, Fingerprint, Meeting, connect};
+use crate::stop::StopFlag;
 
 /// How the run is spread: `threads` workers in each of `processes` processes.
 #[derive(Debug, Clone)]
@@ -20,6 +19,17 @@ pub struct ClusterConfig {
     pub hostfile: Option<PathBuf>,
     /// How long to wait for every process to connect.
     pub connect_timeout: Duration,
+}
+
+/// This process's timely allocators, and the run id every process agreed on.
+pub(crate) struct Allocators {
+    pub builders: Vec<AllocatorBuilder>,
+    pub others: Box<dyn std::any::Any + Send>,
+    pub run_id: String,
+    /// What "now" means in the pipelines, unix seconds (process 0's).
+    pub now: i64,
+    /// Where each process listens (empty for a single process).
+    pub addresses: Vec<String>,
 }
 
 impl ClusterConfig {
@@ -39,81 +49,150 @@ impl ClusterConfig {
         self.threads * self.processes
     }
 
-    /// The peer addresses: the hostfile's first `processes` lines, or
-    /// `localhost:2101+i` as timely's own default.
-    pub fn addresses(&self) -> Result<Vec<String>, String> {
-        match &self.hostfile {
-            None => Ok((0..self.processes)
-                .map(|i| format!("localhost:{}", 2101 + i))
-                .collect()),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read hostfile {}: {e}", path.display()))?;
-                let lines: Vec<String> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(String::from)
-                    .collect();
-                if lines.len() < self.processes {
-                    return Err(format!(
-                        "hostfile {} lists {} addresses but -n is {}: give one host:port line per process",
-                        path.display(),
-                        lines.len(),
-                        self.processes
-                    ));
-                }
-                Ok(lines.into_iter().take(self.processes).collect())
-            }
-        }
-    }
-
-    /// The timely configuration for this process.
-    pub fn timely(&self) -> Result<timely::Config, String> {
-        if self.process >= self.processes {
-            return Err(format!(
-                "-p {} is out of range for -n {}: use 0..{}",
-                self.process, self.processes, self.processes
+    /// Checks `-n`, `-p` and `-w` before anything starts.
+    pub fn validate(&self) -> Result<(), ConnectError> {
+        if self.threads == 0 || self.processes == 0 {
+            return Err(ConnectError::Hostfile(
+                "-w and -n must be at least 1".to_string(),
             ));
         }
-        if self.processes > 1 {
-            Ok(timely::Config {
-                communication: timely::CommunicationConfig::Cluster {
-                    threads: self.threads,
-                    process: self.process,
-                    addresses: self.addresses()?,
-                    report: false,
-                    zerocopy: false,
-                },
-                worker: timely::WorkerConfig::default(),
-            })
-        } else if self.threads > 1 {
-            Ok(timely::Config::process(self.threads))
-        } else {
-            Ok(timely::Config::thread())
+        if self.process >= self.processes {
+            return Err(ConnectError::Hostfile(format!(
+                "-p {} is out of range for -n {}: the valid range is 0..={}",
+                self.process,
+                self.processes,
+                self.processes - 1
+            )));
         }
+        Ok(())
+    }
+
+    /// The peer addresses: the hostfile's first `processes` lines (blank
+    /// lines and `#` comments skipped), or `localhost:2101+i` as timely's
+    /// own default. A line that is not `host:port` is an error naming it.
+    pub fn addresses(&self) -> Result<Vec<String>, ConnectError> {
+        let Some(path) = &self.hostfile else {
+            return Ok((0..self.processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConnectError::Hostfile(format!("cannot read hostfile {}: {e}", path.display()))
+        })?;
+        let mut lines = Vec::new();
+        for (no, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Err(why) = check_address(line) {
+                return Err(ConnectError::Hostfile(format!(
+                    "hostfile {} line {}: {line:?} {why}: each line is host:port, one per process",
+                    path.display(),
+                    no + 1
+                )));
+            }
+            lines.push(line.to_string());
+        }
+        if lines.len() < self.processes {
+            return Err(ConnectError::Hostfile(format!(
+                "hostfile {} lists {} addresses but -n is {}: give one host:port line per process",
+                path.display(),
+                lines.len(),
+                self.processes
+            )));
+        }
+        lines.truncate(self.processes);
+        Ok(lines)
+    }
+
+    /// Builds this process's timely allocators: for a cluster, after
+    /// connecting to every other process and checking that they all run
+    /// with the same `fingerprint` (see [`super::connect`]).
+    pub(crate) fn allocators(
+        &self,
+        fingerprint: &Fingerprint,
+        proposed_run_id: &str,
+        now: i64,
+        stop: &StopFlag,
+    ) -> Result<Allocators, ConnectError> {
+        self.validate()?;
+        if self.processes == 1 {
+            let config = match self.threads {
+                1 => timely::CommunicationConfig::Thread,
+                n => timely::CommunicationConfig::Process(n),
+            };
+            let (builders, others) = config.try_build().map_err(ConnectError::Timely)?;
+            return Ok(Allocators {
+                builders,
+                others,
+                run_id: proposed_run_id.to_string(),
+                now,
+                addresses: Vec::new(),
+            });
+        }
+        let addresses = self.addresses()?;
+        let meeting = Meeting {
+            addresses: &addresses,
+            process: self.process,
+            threads: self.threads,
+            timeout: self.connect_timeout,
+        };
+        let connected = connect(&meeting, fingerprint, proposed_run_id, now, stop)?;
+        Ok(Allocators {
+            builders: connected.builders,
+            others: connected.others,
+            run_id: connected.run_id,
+            now: connected.now,
+            addresses,
+        })
     }
 }
 
-/// Every worker proposes `proposal`; all adopt global worker 0's. Runs a tiny
-/// dataflow of its own, before the pipeline's.
-pub fn agree_on_run_id(worker: &mut Worker, proposal: &str) -> String {
-    let agreed = Rc::new(RefCell::new(None::<String>));
-    let sink = agreed.clone();
-    let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
-        let (input, stream) = scope.new_input::<String>();
-        let (probe, _) = stream
-            .broadcast()
-            .inspect(move |id: &String| *sink.borrow_mut() = Some(id.clone()))
-            .probe();
-        (input, probe)
-    });
-    if worker.index() == 0 {
-        input.send(proposal.to_string());
+/// Why `line` is not a `host:port` address, if it is not.
+fn check_address(line: &str) -> Result<(), &'static str> {
+    let Some((host, port)) = line.rsplit_once(':') else {
+        return Err("has no :port");
+    };
+    if host.is_empty() {
+        return Err("has no host");
     }
-    drop(input);
-    while !probe.done() {
-        worker.step_or_park(Some(Duration::from_millis(1)));
+    if host.contains(char::is_whitespace) {
+        return Err("has spaces in its host");
     }
-    agreed.take().unwrap_or_else(|| proposal.to_string())
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err("does not end in a port number 1..=65535"),
+        Ok(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostfile_lines_must_be_host_and_port() {
+        assert!(check_address("10.0.0.1:2101").is_ok());
+        assert!(check_address("[::1]:2101").is_ok());
+        assert!(check_address("host").is_err());
+        assert!(check_address("host:").is_err());
+        assert!(check_address(":80").is_err());
+        assert!(check_address("host:99999").is_err());
+        assert!(check_address("a b:1").is_err());
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, "# two hosts\n127.0.0.1:4000\n127.0.0.1 4001\n").unwrap();
+        let config = ClusterConfig {
+            processes: 2,
+            hostfile: Some(path),
+            ..ClusterConfig::local(1)
+        };
+        let e = config.addresses().unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("127.0.0.1 4001"), "{e}");
+    }
 }

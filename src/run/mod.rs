@@ -2,12 +2,14 @@
 //! any failure ends the run promptly, with metrics shipped by the sidecar.
 
 mod cluster;
-mod handoff;
+mod connect;
 mod progress;
 mod report;
 mod worker;
 
+pub use crate::stop::{StopFlag, StopReason};
 pub use cluster::ClusterConfig;
+pub use connect::{ConnectError, Fingerprint};
 pub use report::{RunReport, StageSummary, render_summary};
 
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use crate::failure::{Failure, Supervisor, WaitResult, watch_panics};
 use crate::input::{InputError, InputPlan, InputSpec, RecordErrors};
 use crate::metrics::clock::Clock;
 use crate::metrics::rows::{Rows, RunRow};
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::pipeline::{Pipeline, PipelineError, StageNode};
 use crate::record::{Record, SourceRecord};
 use crate::sink::Sink;
 use crate::sink::sidecar::Sidecar;
@@ -37,6 +39,16 @@ pub enum MetricsTarget {
     Custom(SinkFactory),
 }
 
+/// Where the records that reach the end of the pipeline go (`--output`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// NDJSON on standard output.
+    Stdout,
+    /// An NDJSON file, written under a temporary name and renamed into place
+    /// when the run ends without failing.
+    File(PathBuf),
+}
+
 /// Everything a run needs besides the dataflow.
 pub struct RunConfig {
     pub input: InputSpec,
@@ -44,15 +56,17 @@ pub struct RunConfig {
     pub seed: u64,
     pub cluster: ClusterConfig,
     /// `--output`: the records that reach the end, as NDJSON.
-    pub output: Option<PathBuf>,
+    pub output: Option<Output>,
     pub errors: RecordErrors,
     pub metrics: MetricsTarget,
     /// Show progress on the terminal.
     pub progress: bool,
-    /// The command line, recorded in `pipeline_runs`.
+    /// The command line, recorded in `pipeline_runs` (already free of secrets).
     pub args: String,
     /// How long to wait for the sidecar at the end.
     pub flush_wait: Duration,
+    /// Raised to end the run early and cleanly (Ctrl-C, a closed pipe).
+    pub stop: StopFlag,
 }
 
 impl RunConfig {
@@ -69,6 +83,7 @@ impl RunConfig {
             progress: false,
             args: String::new(),
             flush_wait: Duration::from_secs(10),
+            stop: StopFlag::default(),
         }
     }
 }
@@ -82,17 +97,8 @@ pub enum RunError {
     Pipeline(#[from] PipelineError),
     #[error("cannot start the workers: {0}")]
     Start(String),
-    #[error(
-        "process {process} of {processes}: not all processes connected within {timeout:?}.\n  \
-         Start every process with the same -n {processes}, -w and --hostfile (or none), each with its own -p 0..{last}, \
-         or raise --connect-timeout"
-    )]
-    ConnectTimeout {
-        process: usize,
-        processes: usize,
-        last: usize,
-        timeout: Duration,
-    },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
 }
 
 impl From<InputError> for RunError {
@@ -101,110 +107,54 @@ impl From<InputError> for RunError {
     }
 }
 
-/// What the process learns once its workers are connected.
-pub(crate) struct Started {
-    run_id: String,
-}
-
 /// Makes a dataflow's pipeline; called once per worker (pipelines hold
 /// per-worker closures and are not `Send`).
 pub type PipelineFactory<R, O> = Arc<dyn Fn(&Params) -> Pipeline<R, O> + Send + Sync>;
 
 /// Runs `pipeline` over the configured input. Returns when every worker of
 /// this process finished, or as soon as anything failed — once the workers
-/// have stopped, so a caller can go on. The exception is a cluster peer that
-/// never connects: timely's connection set-up cannot be interrupted, so its
-/// threads stay until the process ends.
+/// have stopped, so a caller can go on. A cluster's processes connect
+/// within `cluster.connect_timeout` or the run fails; raising `config.stop`
+/// ends the run early with the records read so far.
 pub fn run<R: SourceRecord, O: Record>(
     dataflow: &'static str,
     pipeline: PipelineFactory<R, O>,
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
-    let clock = Clock::now();
-    let params = Params {
-        seed: config.seed,
-        now: (clock.now_us() / 1_000_000) as i64,
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let stages = {
+        let p = pipeline(&Params {
+            seed: config.seed,
+            now: unix_now,
+        });
+        p.check()?;
+        p.stages().to_vec()
     };
-    pipeline(&params).check()?;
-    let timely_config = config.cluster.timely().map_err(RunError::Start)?;
+    config.cluster.validate()?;
     let plan = InputPlan::<R>::plan(
         &config.input,
         config.batch_size,
         config.cluster.peers(),
         config.errors.clone(),
     )?;
+    let fingerprint = fingerprint(dataflow, &stages, config, plan.batch_size);
+    let allocators =
+        config
+            .cluster
+            .allocators(&fingerprint, &new_run_id(dataflow), unix_now, &config.stop)?;
+    let run_id = allocators.run_id.clone();
+    // The run's time starts once every process is there: waiting for a
+    // peer to start is not the pipeline's time.
+    let clock = Clock::now();
+    let params = Params {
+        seed: config.seed,
+        now: allocators.now,
+    };
 
     let supervisor = Supervisor::new();
-    let _watch = watch_panics(&supervisor);
-    let handoff = handoff::Handoff::<Started, Option<crate::sink::sidecar::MetricsSender>>::new();
-    let progress = Arc::new(progress::Counters::default());
-    let shared = Arc::new(worker::Shared {
-        dataflow,
-        pipeline,
-        params,
-        plan,
-        cluster: config.cluster.clone(),
-        output: config.output.clone(),
-        supervisor: supervisor.clone(),
-        handoff: handoff.clone(),
-        progress: progress.clone(),
-        clock,
-        proposed_run_id: new_run_id(dataflow),
-    });
-
-    let runner = {
-        let supervisor = supervisor.clone();
-        let shared = shared.clone();
-        std::thread::Builder::new()
-            .name("mable:timely".into())
-            .spawn(move || {
-                let result = timely::execute(timely_config, move |w| worker::work(w, &shared));
-                let reports = match result {
-                    Ok(guards) => guards.join(),
-                    Err(e) => {
-                        supervisor.fail(Failure::Internal(format!("timely could not start: {e}")));
-                        Vec::new()
-                    }
-                };
-                supervisor.finish();
-                reports
-            })
-            .map_err(|e| RunError::Start(e.to_string()))?
-    };
-
-    // Wait for the workers to connect (a missing peer makes timely wait forever).
-    // The handoff wakes us the moment they report in; the timeout only bounds
-    // how late a failure before that is noticed.
-    let connect = if config.cluster.processes > 1 {
-        Some(config.cluster.connect_timeout)
-    } else {
-        None
-    };
-    let started = loop {
-        if let Some(started) = handoff.wait_request(Duration::from_millis(20)) {
-            break started;
-        }
-        match supervisor.wait(Some(Duration::ZERO)) {
-            WaitResult::Failed(f) => {
-                reap(runner, &supervisor);
-                return Err(f.into());
-            }
-            WaitResult::Finished => {
-                return Err(RunError::Start("the workers ended before starting".into()));
-            }
-            WaitResult::TimedOut => {}
-        }
-        if connect.is_some_and(|t| clock.start().elapsed() > t) {
-            return Err(RunError::ConnectTimeout {
-                process: config.cluster.process,
-                processes: config.cluster.processes,
-                last: config.cluster.processes - 1,
-                timeout: connect.unwrap_or_default(),
-            });
-        }
-    };
-
-    let run_id = started.run_id;
+    let _watch = watch_panics(&supervisor, &allocators.addresses);
     let insert_prefix = format!("{run_id}-p{}", config.cluster.process);
     let sidecar = match &config.metrics {
         MetricsTarget::Off => None,
@@ -218,7 +168,54 @@ pub fn run<R: SourceRecord, O: Record>(
         }
         MetricsTarget::Custom(make) => Some(Sidecar::start(make(&run_id), insert_prefix)),
     };
-    handoff.reply(sidecar.as_ref().map(Sidecar::sender));
+    let progress = Arc::new(progress::Counters::default());
+    let shared = Arc::new(worker::Shared {
+        dataflow,
+        run_id: run_id.clone(),
+        pipeline,
+        params,
+        plan,
+        cluster: config.cluster.clone(),
+        output: config.output.clone(),
+        supervisor: supervisor.clone(),
+        stop: config.stop.clone(),
+        metrics: sidecar.as_ref().map(Sidecar::sender),
+        progress: progress.clone(),
+        clock,
+    });
+
+    let runner = {
+        let supervisor = supervisor.clone();
+        let shared = shared.clone();
+        let (builders, others) = (allocators.builders, allocators.others);
+        std::thread::Builder::new()
+            .name("mable:timely".into())
+            .spawn(move || {
+                // Dropping timely's guards after a lost peer panics ("Send
+                // thread panic"); the panic hook has reported it, and the
+                // supervisor must still learn that the workers are done.
+                let reports = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let result = timely::execute::execute_from(
+                        builders,
+                        others,
+                        timely::WorkerConfig::default(),
+                        move |w| worker::work(w, &shared),
+                    );
+                    match result {
+                        Ok(guards) => guards.join(),
+                        Err(e) => {
+                            supervisor
+                                .fail(Failure::Internal(format!("timely could not start: {e}")));
+                            Vec::new()
+                        }
+                    }
+                }))
+                .unwrap_or_default();
+                supervisor.finish();
+                reports
+            })
+            .map_err(|e| RunError::Start(e.to_string()))?
+    };
 
     let ticker = config
         .progress
@@ -230,7 +227,7 @@ pub fn run<R: SourceRecord, O: Record>(
     let (worker_reports, failure) = match outcome {
         WaitResult::Failed(f) => {
             reap(runner, &supervisor);
-            (Vec::new(), Some(f))
+            (None, Some(f))
         }
         _ => {
             let joined = runner.join().unwrap_or_default();
@@ -245,11 +242,19 @@ pub fn run<R: SourceRecord, O: Record>(
                     Err(_) => {}
                 }
             }
-            (ok, err)
+            (Some(ok), err)
         }
     };
 
-    let mut report = RunReport::new(&run_id, dataflow, &shared, worker_reports, end);
+    let mut report = match worker_reports {
+        Some(workers) if failure.is_none() => {
+            RunReport::new(&run_id, dataflow, &shared, workers, end)
+        }
+        // The workers did not all report: what the progress counters saw is
+        // the best account of how far the run got.
+        _ => RunReport::from_progress(&run_id, dataflow, &shared, &progress, end),
+    };
+    report.stopped = config.stop.reason();
     if let Some(sidecar) = sidecar {
         sidecar.sender().send(Rows::Runs(vec![run_row(
             &report,
@@ -265,6 +270,35 @@ pub fn run<R: SourceRecord, O: Record>(
     }
 }
 
+/// What the processes of a cluster must agree on, from this process's settings.
+fn fingerprint(
+    dataflow: &str,
+    stages: &[StageNode],
+    config: &RunConfig,
+    batch_size: usize,
+) -> Fingerprint {
+    let mut paths = StageNode::paths(stages);
+    if config.output.is_some() {
+        paths.push("output".to_string());
+    }
+    if !matches!(config.metrics, MetricsTarget::Off) {
+        paths.push("(metrics capture)".to_string());
+    }
+    Fingerprint {
+        dataflow: dataflow.to_string(),
+        threads: config.cluster.threads,
+        processes: config.cluster.processes,
+        batch_size,
+        seed: config.seed,
+        size: match &config.input {
+            InputSpec::File(_) => None,
+            InputSpec::Cycled { size, .. } | InputSpec::Generated { size, .. } => Some(*size),
+        },
+        stages: paths,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
 /// How long a failed run waits for its workers to notice and return. They
 /// check between steps (at most a park of 1 ms apart), so this is only
 /// reached when a worker is stuck inside a stage or in timely itself.
@@ -272,8 +306,8 @@ const REAP_GRACE: Duration = Duration::from_secs(5);
 
 /// Joins the workers of a failed run, so a library caller that goes on after
 /// an `Err` is not left with threads still running the dataflow. Workers
-/// blocked where they cannot see the failure (timely waiting for a peer that
-/// never connects) are left to end with the process, and said so.
+/// stuck where they cannot see the failure (inside a stage's own code) are
+/// left to end with the process, and said so.
 fn reap<T>(runner: std::thread::JoinHandle<T>, supervisor: &Supervisor) {
     if supervisor.wait_finished(REAP_GRACE) {
         let _ = runner.join();
@@ -291,6 +325,11 @@ fn run_row(
     failure: Option<&Failure>,
 ) -> RunRow {
     let start_us = shared.clock.unix_us(shared.clock.start());
+    let (status, error) = match (failure, report.stopped) {
+        (Some(f), _) => ("failed", f.to_string()),
+        (None, Some(reason)) => ("interrupted", reason.describe()),
+        (None, None) => ("ok", String::new()),
+    };
     RunRow {
         run_id: report.run_id.clone(),
         dataflow: report.dataflow.to_string(),
@@ -308,8 +347,8 @@ fn run_row(
         start_us,
         end_us: start_us + report.elapsed.as_micros() as u64,
         elapsed_ms: report.elapsed.as_secs_f64() * 1e3,
-        status: if failure.is_some() { "failed" } else { "ok" }.to_string(),
-        error: failure.map(|f| f.to_string()).unwrap_or_default(),
+        status: status.to_string(),
+        error,
         version: env!("CARGO_PKG_VERSION").to_string(),
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         insert_id: String::new(),

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 /// Counters the workers bump once per batch.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Records read, over all local workers.
     pub records: AtomicU64,
+    /// Records that left the pipeline, over all local workers.
+    pub records_out: AtomicU64,
+    /// Batches begun: the highest epoch any local worker fed, plus one.
     pub batches: AtomicU64,
 }
 

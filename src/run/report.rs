@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
+use super::progress::Counters;
 use super::worker::{Shared, WorkerReport};
 use crate::metrics::stage::StageKind;
 use crate::pipeline::{AggregateUpdate, ReductionResult};
 use crate::sink::sidecar::DeliveryReport;
+use crate::stop::StopReason;
 
 /// One stage over all of this process's workers.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +48,8 @@ pub struct RunReport {
     pub aggregates: Vec<AggregateUpdate>,
     /// What the sidecar delivered; `None` with `--metrics off`.
     pub delivery: Option<DeliveryReport>,
+    /// Why the run ended early, if it was asked to stop (Ctrl-C, a closed pipe).
+    pub stopped: Option<StopReason>,
 }
 
 impl RunReport {
@@ -112,6 +116,38 @@ impl RunReport {
             reductions,
             aggregates,
             delivery: None,
+            stopped: None,
+        }
+    }
+
+    /// The report of a run whose workers did not all report back (it
+    /// failed): the records and batches the progress counters saw.
+    pub(crate) fn from_progress<R, O>(
+        run_id: &str,
+        dataflow: &'static str,
+        shared: &Shared<R, O>,
+        progress: &Counters,
+        end: Instant,
+    ) -> RunReport {
+        use std::sync::atomic::Ordering::Relaxed;
+        RunReport {
+            run_id: run_id.to_string(),
+            dataflow,
+            input: shared.plan.description.clone(),
+            workers: shared.cluster.threads,
+            processes: shared.cluster.processes,
+            process: shared.cluster.process,
+            batch_size: shared.plan.batch_size,
+            batches: progress.batches.load(Relaxed),
+            records_in: progress.records.load(Relaxed),
+            records_out: progress.records_out.load(Relaxed),
+            skipped: 0,
+            elapsed: end.duration_since(shared.clock.start()),
+            stages: Vec::new(),
+            reductions: Vec::new(),
+            aggregates: Vec::new(),
+            delivery: None,
+            stopped: None,
         }
     }
 
@@ -142,6 +178,13 @@ pub fn render_summary(r: &RunReport) -> String {
     };
     let _ = writeln!(s, "{} — run {}{}", r.dataflow, r.run_id, cluster);
     let _ = writeln!(s, "input: {}", r.input);
+    if let Some(reason) = r.stopped {
+        let _ = writeln!(
+            s,
+            "{}: the counts below cover the batches read until then",
+            reason.describe()
+        );
+    }
     let _ = writeln!(
         s,
         "{} records in, {} out, {} skipped; {} batches of {}; {:.3} s; {:.0} records/s",

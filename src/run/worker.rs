@@ -11,9 +11,8 @@ use timely::dataflow::operators::core::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
-use super::Started;
-use super::cluster::{ClusterConfig, agree_on_run_id};
-use super::handoff::Handoff;
+use super::Output;
+use super::cluster::ClusterConfig;
 use super::progress::Counters;
 use crate::dataflows::Params;
 use crate::failure::{Failure, Supervisor};
@@ -27,6 +26,7 @@ use crate::metrics::timely_log::TimelyLog;
 use crate::pipeline::{AggregateUpdate, BuildContext, Collect, ReductionResult};
 use crate::record::{Record, SourceRecord};
 use crate::sink::sidecar::MetricsSender;
+use crate::stop::StopFlag;
 
 /// Batches a worker may have in flight beyond the one it is reading: enough
 /// to keep workers from waiting on each other, few enough to bound memory.
@@ -43,14 +43,16 @@ pub(crate) struct Shared<R, O> {
     pub dataflow: &'static str,
     pub pipeline: super::PipelineFactory<R, O>,
     pub params: Params,
+    pub run_id: String,
     pub plan: InputPlan<R>,
     pub cluster: ClusterConfig,
-    pub output: Option<std::path::PathBuf>,
+    pub output: Option<Output>,
     pub supervisor: Supervisor,
-    pub handoff: Handoff<Started, Option<MetricsSender>>,
+    pub stop: StopFlag,
+    /// Where metric rows go; `None` with metrics off.
+    pub metrics: Option<MetricsSender>,
     pub progress: Arc<Counters>,
     pub clock: Clock,
-    pub proposed_run_id: String,
 }
 
 /// What one worker did.
@@ -71,21 +73,9 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
 ) -> WorkerReport {
     let index = worker.index();
     let peers = worker.peers();
-    // The workers of one process share the proposal already; only processes
-    // must agree, and that costs a dataflow's worth of progress rounds.
-    let run_id = if shared.cluster.processes > 1 {
-        agree_on_run_id(worker, &shared.proposed_run_id)
-    } else {
-        shared.proposed_run_id.clone()
-    };
-    if index.is_multiple_of(shared.cluster.threads) {
-        shared.handoff.request(Started {
-            run_id: run_id.clone(),
-        });
-    }
-    let metrics = shared.handoff.wait_reply();
+    let metrics = shared.metrics.clone();
     let row_ctx = RowContext {
-        run_id,
+        run_id: shared.run_id.clone(),
         dataflow: shared.dataflow.to_string(),
         worker_id: index as u32,
         process_id: shared.cluster.process as u32,
@@ -103,6 +93,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         shared.cluster.processes,
         stages.clone(),
         shared.supervisor.clone(),
+        shared.stop.clone(),
     );
     if let Some(sender) = &metrics {
         ctx = ctx.with_shipper(sender.clone(), row_ctx.clone());
@@ -110,22 +101,28 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
 
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<R>>>::new();
     let probe = ProbeHandle::new();
-    let records_out = Rc::new(RefCell::new(0u64));
     let mut pipeline = (shared.pipeline)(&shared.params);
-    if let Some(path) = &shared.output {
-        pipeline = pipeline.collect("output", Collect::ndjson(path.clone()));
+    match &shared.output {
+        Some(Output::File(path)) => {
+            pipeline = pipeline.collect("output", Collect::ndjson(path.clone()));
+        }
+        Some(Output::Stdout) => pipeline = pipeline.collect("output", Collect::stdout()),
+        None => {}
     }
+    let records_out = Rc::new(std::cell::Cell::new(0u64));
     let mut latency = None;
     worker.dataflow::<u64, _, _>(|scope| {
         if metrics.is_some() {
             latency = Some(BatchLatency::build(scope));
         }
-        let counted = records_out.clone();
+        let (counted, progress) = (records_out.clone(), shared.progress.clone());
         pipeline
             .build(input.to_stream(scope), &ctx)
             .inspect_core(move |event| {
                 if let Ok((_, records)) = event {
-                    *counted.borrow_mut() += records.len() as u64;
+                    let n = records.len() as u64;
+                    counted.set(counted.get() + n);
+                    progress.records_out.fetch_add(n, Ordering::Relaxed);
                 }
             })
             .probe_with(&probe);
@@ -209,7 +206,9 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         Err(e) => shared.supervisor.fail(Failure::Input(e)),
         Ok(mut source) => {
             let mut batch = Vec::new();
-            while !shared.supervisor.has_failed() {
+            // A stop request (Ctrl-C, a closed output pipe) ends reading;
+            // the batches in flight still finish, so the run ends normally.
+            while !shared.supervisor.has_failed() && !shared.stop.is_raised() {
                 let epoch = match source.next_batch(&mut batch) {
                     Ok(Some(epoch)) => epoch,
                     Ok(None) => break,
@@ -222,9 +221,10 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                 report.records_in += n;
                 report.batches += 1;
                 shared.progress.records.fetch_add(n, Ordering::Relaxed);
-                if index == 0 {
-                    shared.progress.batches.fetch_add(1, Ordering::Relaxed);
-                }
+                shared
+                    .progress
+                    .batches
+                    .fetch_max(epoch + 1, Ordering::Relaxed);
                 if let Some(latency) = &mut latency {
                     latency.entered(epoch, row_ctx.clock.now_us(), n);
                     fed.push(epoch);
@@ -279,7 +279,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         sender.send(Rows::Operators(operators));
         sender.send(Rows::Channels(channels));
     }
-    report.records_out = *records_out.borrow();
+    report.records_out = records_out.get();
     report.stages = stages.map(|s| s.borrow().totals()).unwrap_or_default();
     report.reductions = ctx.reductions().borrow().clone();
     report.aggregates = ctx.aggregates().borrow().clone();
