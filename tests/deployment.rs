@@ -263,20 +263,17 @@ fn compose_file_is_valid_and_wires_the_three_services() {
         );
     }
 
-    // Grafana installs a pinned plugin version and logs in with .env's admin password.
+    // Grafana installs the pinned plugin before it serves (GF_INSTALL_PLUGINS
+    // is deprecated since Grafana 12.1) and logs in with .env's admin password.
     let gf_env = environment(grafana);
-    let plugins = gf_env
-        .get("GF_INSTALL_PLUGINS")
-        .cloned()
-        .unwrap_or_default();
-    let pinned = plugins
-        .strip_prefix(&format!("{PLUGIN} "))
-        .unwrap_or_else(|| {
-            panic!("GF_INSTALL_PLUGINS={plugins:?} does not install {PLUGIN} <version>")
-        });
     assert!(
-        pinned.split('.').count() == 3 && pinned.split('.').all(|p| p.parse::<u32>().is_ok()),
-        "plugin version {pinned:?} is not pinned"
+        !gf_env.contains_key("GF_INSTALL_PLUGINS"),
+        "GF_INSTALL_PLUGINS is deprecated: use GF_PLUGINS_PREINSTALL_SYNC"
+    );
+    assert_eq!(
+        gf_env.get("GF_PLUGINS_PREINSTALL_SYNC"),
+        Some(&format!("{PLUGIN}@{}", plugin_version())),
+        "Grafana preinstalls {PLUGIN}@<the pinned version>"
     );
     assert_eq!(
         gf_env.get("GF_SECURITY_ADMIN_PASSWORD"),
@@ -427,33 +424,202 @@ fn provisioning_points_at_files_and_services_that_exist() {
         ops().join("./clickhouse/schema.sql"),
         "MABLE_SCHEMA points at the mounted schema"
     );
-
-    // Every panel, query and variable names the provisioned data source.
-    let uid = scalar(&ds["uid"]);
-    let dashboard = json_file(&ops().join("grafana/dashboards/mable-pipeline.json"));
-    let mut seen = 0;
-    for (what, source) in datasource_refs(&dashboard) {
-        assert_eq!(source["type"], PLUGIN, "{what}");
-        assert_eq!(source["uid"], uid.as_str(), "{what}");
-        seen += 1;
-    }
-    assert!(seen > 10, "only {seen} data source references");
 }
 
-/// Every `datasource` object of the dashboard's panels, targets and variables.
-fn datasource_refs(dashboard: &Json) -> Vec<(String, Json)> {
-    let mut refs = Vec::new();
-    for p in panels(dashboard) {
+fn dashboard() -> Json {
+    json_file(&ops().join("grafana/dashboards/mable-pipeline.json"))
+}
+
+/// The plugin version compose installs: ops/.env's
+/// GRAFANA_CLICKHOUSE_PLUGIN_VERSION, which the compose file's fallback repeats.
+fn plugin_version() -> String {
+    let version = dotenv()
+        .get("GRAFANA_CLICKHOUSE_PLUGIN_VERSION")
+        .cloned()
+        .expect("ops/.env pins GRAFANA_CLICKHOUSE_PLUGIN_VERSION");
+    let source = read(&ops().join("docker-compose.yml"));
+    assert!(
+        source.contains(&format!(
+            "${{GRAFANA_CLICKHOUSE_PLUGIN_VERSION:-{version}}}"
+        )),
+        "the compose file's fallback plugin version is not ops/.env's {version}"
+    );
+    let parts: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+    assert!(
+        parts.len() == 3 && version.split('.').count() == 3,
+        "plugin version {version:?} is not pinned as major.minor.patch"
+    );
+    version
+}
+
+/// Every `datasource` object anywhere in `v`, with where it is.
+fn datasource_objects<'a>(v: &'a Json, at: String, out: &mut Vec<(String, &'a Json)>) {
+    match v {
+        Json::Object(map) => {
+            for (k, child) in map {
+                if k == "datasource" {
+                    out.push((at.clone(), child));
+                }
+                datasource_objects(child, format!("{at}.{k}"), out);
+            }
+        }
+        Json::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                let name = child["title"]
+                    .as_str()
+                    .or(child["name"].as_str())
+                    .or(child["refId"].as_str())
+                    .map_or(i.to_string(), |n| format!("{i}:{n}"));
+                datasource_objects(child, format!("{at}[{name}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_dashboard_datasource_is_the_provisioned_one() {
+    let uid = scalar(&datasource()["uid"]);
+    let dashboard = dashboard();
+    let mut found = Vec::new();
+    datasource_objects(&dashboard, "dashboard".into(), &mut found);
+    let mut ours = 0;
+    for (at, source) in &found {
+        // Grafana's own annotation source (alerts and manual annotations).
+        if at.starts_with("dashboard.annotations") && source["uid"] == "-- Grafana --" {
+            assert_eq!(source["type"], "grafana", "{at}");
+            continue;
+        }
+        assert_eq!(source["type"], PLUGIN, "{at}: {source}");
+        assert_eq!(source["uid"], uid.as_str(), "{at}: {source}");
+        ours += 1;
+    }
+    // And none is missing: every query panel, target and variable names one.
+    let mut needed = 0;
+    for p in panels(&dashboard) {
         let title = p["title"].as_str().unwrap_or("?");
-        refs.push((format!("panel {title}"), p["datasource"].clone()));
+        assert!(
+            p["datasource"].is_object(),
+            "panel {title} has no data source"
+        );
         for t in p["targets"].as_array().into_iter().flatten() {
-            refs.push((format!("panel {title} target"), t["datasource"].clone()));
+            assert!(
+                t["datasource"].is_object(),
+                "a target of {title} has no data source"
+            );
+            needed += 1;
+        }
+        needed += 1;
+    }
+    for v in variables(&dashboard) {
+        assert!(
+            v["datasource"].is_object(),
+            "variable {} has no data source",
+            v["name"]
+        );
+        needed += 1;
+    }
+    assert_eq!(ours, needed, "data source references");
+    assert!(ours > 10, "only {ours} data source references");
+}
+
+/// The Grafana format number plugin v4 stores for a query type
+/// (`mapQueryTypeToGrafanaFormat`, src/data/utils.ts).
+fn plugin_format(query_type: &str) -> i64 {
+    match query_type {
+        "table" => 1,
+        "logs" => 2,
+        "timeseries" => 0,
+        "traces" => 3,
+        other => panic!("query type {other:?} is not one of plugin v4's"),
+    }
+}
+
+/// Stored as plugin v4 stores queries, so that opening a panel's editor
+/// changes nothing: the SQL editor's save (src/components/SqlEditor.tsx)
+/// writes `{...query, pluginVersion, editorType: "sql", format:
+/// format(queryType || "table")}`, and a query without a v4 pluginVersion is
+/// migrated as a v3 one first (src/data/migration.ts).
+#[test]
+fn dashboard_queries_are_stored_as_plugin_v4_writes_them() {
+    let version = plugin_version();
+    assert!(
+        version.starts_with("4."),
+        "these fields are plugin v4's; {version} is another major version"
+    );
+    let dashboard = dashboard();
+    let fields: BTreeSet<&str> = [
+        "refId",
+        "datasource",
+        "editorType",
+        "format",
+        "queryType",
+        "pluginVersion",
+        "rawSql",
+    ]
+    .into();
+    for p in panels(&dashboard) {
+        let title = p["title"].as_str().unwrap_or("?");
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {title} has no query");
+        for t in targets {
+            let keys: BTreeSet<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, fields, "panel {title}: the target's fields");
+            assert!(
+                t["refId"].as_str().is_some_and(|r| !r.is_empty()),
+                "{title}: refId"
+            );
+            assert!(
+                t["rawSql"].as_str().is_some_and(|r| !r.trim().is_empty()),
+                "{title}: SQL"
+            );
+            let query_type = t["queryType"].as_str().expect("queryType");
+            let want = if p["type"] == "timeseries" {
+                "timeseries"
+            } else {
+                "table"
+            };
+            assert_eq!(
+                query_type, want,
+                "panel {title} ({}) queries as {want}",
+                p["type"]
+            );
+            let mut saved = t.clone();
+            saved["pluginVersion"] = Json::from(version.clone());
+            saved["editorType"] = Json::from("sql");
+            saved["format"] = Json::from(plugin_format(query_type));
+            assert_eq!(
+                &saved, t,
+                "panel {title}: the editor would rewrite this query"
+            );
         }
     }
-    for v in variables(dashboard) {
-        refs.push((format!("variable {}", v["name"]), v["datasource"].clone()));
+    // Variables: the guided variable editor's model (src/data/CHVariableSupport.tsx),
+    // custom SQL, and Grafana's definition showing that SQL.
+    for v in variables(&dashboard) {
+        let name = v["name"].as_str().unwrap_or("?");
+        let query = &v["query"];
+        let keys: BTreeSet<&str> = query
+            .as_object()
+            .expect("a query object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["queryType", "rawSql", "refId"].into(),
+            "variable {name}"
+        );
+        assert_eq!(query["queryType"], "sql", "variable {name}: custom SQL");
+        assert!(
+            query["refId"].as_str().is_some_and(|r| !r.is_empty()),
+            "variable {name}: refId"
+        );
+        assert_eq!(
+            v["definition"], query["rawSql"],
+            "variable {name}: definition"
+        );
     }
-    refs
 }
 
 fn panels(dashboard: &Json) -> Vec<&Json> {
