@@ -331,10 +331,11 @@ fn every_shipped_statement_gives_the_runs_numbers_on_clickhouse_18_16_and_curren
         &repo().join("ops/grafana/dashboards/mable-pipeline.json"),
     ))
     .expect("the dashboard is JSON");
+    // Both versions first: a missing one fails the test at once.
+    let current = Chdb::start();
+    let debian = Debian::start();
     let dir = tempfile::tempdir().unwrap();
     let all = make_runs(dir.path());
-    let debian = Debian::start();
-    let current = Chdb::start();
     let engines: [&dyn Engine; 2] = [&debian, &current];
     let mut report = Report::new(engines.iter().map(|e| e.label()).collect());
 
