@@ -24,6 +24,8 @@ mod checks;
 mod engines;
 #[path = "shipped_sql/grafana.rs"]
 mod grafana;
+#[path = "shipped_sql/readme_seed.rs"]
+mod readme_seed;
 #[path = "shipped_sql/report.rs"]
 mod report;
 #[path = "shipped_sql/runs.rs"]
@@ -230,7 +232,7 @@ fn statements<'a>(dashboard: &Json, all: &'a [Run], from: i64, to: i64) -> Vec<S
         let label = format!("README: {name}");
         if !sql.contains(README_RUN) {
             let check =
-                checks::readme(&name, &all[0], all).unwrap_or_else(|| no_check(label.clone()));
+                readme_seed::readme(&name, &all[0], all).unwrap_or_else(|| no_check(label.clone()));
             out.push(Statement {
                 name: label,
                 frame: String::new(),
@@ -240,7 +242,8 @@ fn statements<'a>(dashboard: &Json, all: &'a [Run], from: i64, to: i64) -> Vec<S
             continue;
         }
         for run in all {
-            let check = checks::readme(&name, run, all).unwrap_or_else(|| no_check(label.clone()));
+            let check =
+                readme_seed::readme(&name, run, all).unwrap_or_else(|| no_check(label.clone()));
             out.push(Statement {
                 name: label.clone(),
                 frame: format!("{} {}", run.dataflow, run.id),
@@ -256,7 +259,7 @@ fn statements<'a>(dashboard: &Json, all: &'a [Run], from: i64, to: i64) -> Vec<S
             name: format!("seed: {name}"),
             frame: String::new(),
             sql: sql.to_string(),
-            check: checks::seed(name, all),
+            check: readme_seed::seed(name, all),
         });
     }
     out
