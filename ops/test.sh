@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (README, and .ci/run calls it): installs what the tests
-# need — Debian's clickhouse-server (tests start private instances) and
-# docker-compose (to validate ops/docker-compose.yml without an engine) —
-# then runs formatting, lints and every test.
+# need — Debian's clickhouse-server (18.16; tests start private instances),
+# docker-compose (to validate ops/docker-compose.yml without an engine) and
+# current ClickHouse as the pinned chdb-core from PyPI in target/chdb-venv (the
+# shipped SQL runs on both, tests/shipped_sql.rs) — then runs formatting, lints
+# and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,24 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]} (apt-get)"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Current ClickHouse, in-process: chdb-core's version is ClickHouse's. Kept in
+# target/ between runs; reinstalled only when missing or of another version.
+# No fallback: without it the SQL tests could not say the SQL runs on current
+# ClickHouse, so a failed install stops here.
+CHDB_CORE_VERSION=26.9.0
+venv=target/chdb-venv
+if ! "$venv/bin/python" -c "import chdb, sys; sys.exit(chdb.__version__ != '$CHDB_CORE_VERSION')" 2>/dev/null; then
+    echo "installing chdb-core $CHDB_CORE_VERSION into $venv (pip)"
+    rm -rf "$venv"
+    if ! { "${PYTHON:-python3}" -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check "chdb-core==$CHDB_CORE_VERSION"; }; then
+        echo "ops/test.sh: could not install chdb-core $CHDB_CORE_VERSION into $venv; the SQL tests need it" >&2
+        echo "  (they run every shipped statement on current ClickHouse). Check that PyPI is reachable and" >&2
+        echo "  that python3 has the venv module (Debian: apt-get install python3-venv), then run this again." >&2
+        rm -rf "$venv"
+        exit 1
+    fi
 fi
 
 cargo fmt --all -- --check

@@ -1,9 +1,9 @@
 //! The deployment in ops/: compose file, Grafana provisioning and dashboard,
 //! runner image, runner script and ClickHouse init script.
 //!
-//! The dashboard test runs every panel's SQL, with Grafana's macros and
-//! variables expanded as the ClickHouse plugin expands them, against a private
-//! ClickHouse (18.16 here; compose runs a current LTS) after real pipeline runs.
+//! The dashboard's SQL itself, run on ClickHouse 18.16 and current ClickHouse
+//! after real runs, is tests/shipped_sql.rs; here the dashboard is checked as
+//! Grafana and the pinned plugin read and store it.
 
 mod support;
 
@@ -263,20 +263,17 @@ fn compose_file_is_valid_and_wires_the_three_services() {
         );
     }
 
-    // Grafana installs a pinned plugin version and logs in with .env's admin password.
+    // Grafana installs the pinned plugin before it serves (GF_INSTALL_PLUGINS
+    // is deprecated since Grafana 12.1) and logs in with .env's admin password.
     let gf_env = environment(grafana);
-    let plugins = gf_env
-        .get("GF_INSTALL_PLUGINS")
-        .cloned()
-        .unwrap_or_default();
-    let pinned = plugins
-        .strip_prefix(&format!("{PLUGIN} "))
-        .unwrap_or_else(|| {
-            panic!("GF_INSTALL_PLUGINS={plugins:?} does not install {PLUGIN} <version>")
-        });
     assert!(
-        pinned.split('.').count() == 3 && pinned.split('.').all(|p| p.parse::<u32>().is_ok()),
-        "plugin version {pinned:?} is not pinned"
+        !gf_env.contains_key("GF_INSTALL_PLUGINS"),
+        "GF_INSTALL_PLUGINS is deprecated: use GF_PLUGINS_PREINSTALL_SYNC"
+    );
+    assert_eq!(
+        gf_env.get("GF_PLUGINS_PREINSTALL_SYNC"),
+        Some(&format!("{PLUGIN}@{}", plugin_version())),
+        "Grafana preinstalls {PLUGIN}@<the pinned version>"
     );
     assert_eq!(
         gf_env.get("GF_SECURITY_ADMIN_PASSWORD"),
@@ -427,33 +424,202 @@ fn provisioning_points_at_files_and_services_that_exist() {
         ops().join("./clickhouse/schema.sql"),
         "MABLE_SCHEMA points at the mounted schema"
     );
-
-    // Every panel, query and variable names the provisioned data source.
-    let uid = scalar(&ds["uid"]);
-    let dashboard = json_file(&ops().join("grafana/dashboards/mable-pipeline.json"));
-    let mut seen = 0;
-    for (what, source) in datasource_refs(&dashboard) {
-        assert_eq!(source["type"], PLUGIN, "{what}");
-        assert_eq!(source["uid"], uid.as_str(), "{what}");
-        seen += 1;
-    }
-    assert!(seen > 10, "only {seen} data source references");
 }
 
-/// Every `datasource` object of the dashboard's panels, targets and variables.
-fn datasource_refs(dashboard: &Json) -> Vec<(String, Json)> {
-    let mut refs = Vec::new();
-    for p in panels(dashboard) {
+fn dashboard() -> Json {
+    json_file(&ops().join("grafana/dashboards/mable-pipeline.json"))
+}
+
+/// The plugin version compose installs: ops/.env's
+/// GRAFANA_CLICKHOUSE_PLUGIN_VERSION, which the compose file's fallback repeats.
+fn plugin_version() -> String {
+    let version = dotenv()
+        .get("GRAFANA_CLICKHOUSE_PLUGIN_VERSION")
+        .cloned()
+        .expect("ops/.env pins GRAFANA_CLICKHOUSE_PLUGIN_VERSION");
+    let source = read(&ops().join("docker-compose.yml"));
+    assert!(
+        source.contains(&format!(
+            "${{GRAFANA_CLICKHOUSE_PLUGIN_VERSION:-{version}}}"
+        )),
+        "the compose file's fallback plugin version is not ops/.env's {version}"
+    );
+    let parts: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+    assert!(
+        parts.len() == 3 && version.split('.').count() == 3,
+        "plugin version {version:?} is not pinned as major.minor.patch"
+    );
+    version
+}
+
+/// Every `datasource` object anywhere in `v`, with where it is.
+fn datasource_objects<'a>(v: &'a Json, at: String, out: &mut Vec<(String, &'a Json)>) {
+    match v {
+        Json::Object(map) => {
+            for (k, child) in map {
+                if k == "datasource" {
+                    out.push((at.clone(), child));
+                }
+                datasource_objects(child, format!("{at}.{k}"), out);
+            }
+        }
+        Json::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                let name = child["title"]
+                    .as_str()
+                    .or(child["name"].as_str())
+                    .or(child["refId"].as_str())
+                    .map_or(i.to_string(), |n| format!("{i}:{n}"));
+                datasource_objects(child, format!("{at}[{name}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_dashboard_datasource_is_the_provisioned_one() {
+    let uid = scalar(&datasource()["uid"]);
+    let dashboard = dashboard();
+    let mut found = Vec::new();
+    datasource_objects(&dashboard, "dashboard".into(), &mut found);
+    let mut ours = 0;
+    for (at, source) in &found {
+        // Grafana's own annotation source (alerts and manual annotations).
+        if at.starts_with("dashboard.annotations") && source["uid"] == "-- Grafana --" {
+            assert_eq!(source["type"], "grafana", "{at}");
+            continue;
+        }
+        assert_eq!(source["type"], PLUGIN, "{at}: {source}");
+        assert_eq!(source["uid"], uid.as_str(), "{at}: {source}");
+        ours += 1;
+    }
+    // And none is missing: every query panel, target and variable names one.
+    let mut needed = 0;
+    for p in panels(&dashboard) {
         let title = p["title"].as_str().unwrap_or("?");
-        refs.push((format!("panel {title}"), p["datasource"].clone()));
+        assert!(
+            p["datasource"].is_object(),
+            "panel {title} has no data source"
+        );
         for t in p["targets"].as_array().into_iter().flatten() {
-            refs.push((format!("panel {title} target"), t["datasource"].clone()));
+            assert!(
+                t["datasource"].is_object(),
+                "a target of {title} has no data source"
+            );
+            needed += 1;
+        }
+        needed += 1;
+    }
+    for v in variables(&dashboard) {
+        assert!(
+            v["datasource"].is_object(),
+            "variable {} has no data source",
+            v["name"]
+        );
+        needed += 1;
+    }
+    assert_eq!(ours, needed, "data source references");
+    assert!(ours > 10, "only {ours} data source references");
+}
+
+/// The Grafana format number plugin v4 stores for a query type
+/// (`mapQueryTypeToGrafanaFormat`, src/data/utils.ts).
+fn plugin_format(query_type: &str) -> i64 {
+    match query_type {
+        "table" => 1,
+        "logs" => 2,
+        "timeseries" => 0,
+        "traces" => 3,
+        other => panic!("query type {other:?} is not one of plugin v4's"),
+    }
+}
+
+/// Stored as plugin v4 stores queries, so that opening a panel's editor
+/// changes nothing: the SQL editor's save (src/components/SqlEditor.tsx)
+/// writes `{...query, pluginVersion, editorType: "sql", format:
+/// format(queryType || "table")}`, and a query without a v4 pluginVersion is
+/// migrated as a v3 one first (src/data/migration.ts).
+#[test]
+fn dashboard_queries_are_stored_as_plugin_v4_writes_them() {
+    let version = plugin_version();
+    assert!(
+        version.starts_with("4."),
+        "these fields are plugin v4's; {version} is another major version"
+    );
+    let dashboard = dashboard();
+    let fields: BTreeSet<&str> = [
+        "refId",
+        "datasource",
+        "editorType",
+        "format",
+        "queryType",
+        "pluginVersion",
+        "rawSql",
+    ]
+    .into();
+    for p in panels(&dashboard) {
+        let title = p["title"].as_str().unwrap_or("?");
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {title} has no query");
+        for t in targets {
+            let keys: BTreeSet<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, fields, "panel {title}: the target's fields");
+            assert!(
+                t["refId"].as_str().is_some_and(|r| !r.is_empty()),
+                "{title}: refId"
+            );
+            assert!(
+                t["rawSql"].as_str().is_some_and(|r| !r.trim().is_empty()),
+                "{title}: SQL"
+            );
+            let query_type = t["queryType"].as_str().expect("queryType");
+            let want = if p["type"] == "timeseries" {
+                "timeseries"
+            } else {
+                "table"
+            };
+            assert_eq!(
+                query_type, want,
+                "panel {title} ({}) queries as {want}",
+                p["type"]
+            );
+            let mut saved = t.clone();
+            saved["pluginVersion"] = Json::from(version.clone());
+            saved["editorType"] = Json::from("sql");
+            saved["format"] = Json::from(plugin_format(query_type));
+            assert_eq!(
+                &saved, t,
+                "panel {title}: the editor would rewrite this query"
+            );
         }
     }
-    for v in variables(dashboard) {
-        refs.push((format!("variable {}", v["name"]), v["datasource"].clone()));
+    // Variables: the guided variable editor's model (src/data/CHVariableSupport.tsx),
+    // custom SQL, and Grafana's definition showing that SQL.
+    for v in variables(&dashboard) {
+        let name = v["name"].as_str().unwrap_or("?");
+        let query = &v["query"];
+        let keys: BTreeSet<&str> = query
+            .as_object()
+            .expect("a query object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["queryType", "rawSql", "refId"].into(),
+            "variable {name}"
+        );
+        assert_eq!(query["queryType"], "sql", "variable {name}: custom SQL");
+        assert!(
+            query["refId"].as_str().is_some_and(|r| !r.is_empty()),
+            "variable {name}: refId"
+        );
+        assert_eq!(
+            v["definition"], query["rawSql"],
+            "variable {name}: definition"
+        );
     }
-    refs
 }
 
 fn panels(dashboard: &Json) -> Vec<&Json> {
@@ -471,426 +637,6 @@ fn variables(dashboard: &Json) -> Vec<&Json> {
         .expect("templating.list")
         .iter()
         .collect()
-}
-
-// ---------------------------------------------------------------------------
-// 3. The dashboard, against real runs.
-// ---------------------------------------------------------------------------
-
-/// The time range, interval and variable values a panel is drawn with.
-struct Frame {
-    from: i64,
-    to: i64,
-    interval_s: i64,
-    vars: BTreeMap<String, String>,
-}
-
-/// `$__name(args)` occurrences: (start, end, name, args split at top-level commas).
-fn find_macro(sql: &str) -> Option<(usize, usize, String, Vec<String>)> {
-    let start = sql.find("$__")?;
-    let name_end = start
-        + 3
-        + sql[start + 3..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(sql.len() - start - 3);
-    let name = sql[start + 3..name_end].to_string();
-    if !sql[name_end..].starts_with('(') {
-        return Some((start, name_end, name, Vec::new()));
-    }
-    let (mut depth, mut args, mut current) = (0, Vec::new(), String::new());
-    for (i, c) in sql[name_end..].char_indices() {
-        match c {
-            '(' if depth == 0 => depth = 1,
-            '(' => {
-                depth += 1;
-                current.push(c);
-            }
-            ')' if depth == 1 => {
-                args.push(current.trim().to_string());
-                return Some((start, name_end + i + 1, name, args));
-            }
-            ')' => {
-                depth -= 1;
-                current.push(c);
-            }
-            ',' if depth == 1 => args.push(std::mem::take(&mut current).trim().to_string()),
-            _ => current.push(c),
-        }
-    }
-    panic!("unbalanced macro call in {sql}");
-}
-
-/// Grafana's variable interpolation, then the plugin's macros (pkg/macros in
-/// grafana/clickhouse-datasource), to the SQL ClickHouse finally receives.
-fn expand(sql: &str, frame: &Frame) -> String {
-    // Variables first, as Grafana's frontend does before the backend's macros.
-    let mut sql = sql.to_string();
-    for (name, value) in &frame.vars {
-        let quoted = format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"));
-        sql = sql.replace(&format!("${{{name}:singlequote}}"), &quoted);
-        sql = sql.replace(&format!("${{{name}}}"), value);
-        // `$name` not followed by more of an identifier.
-        let bare = format!("${name}");
-        let mut out = String::new();
-        let mut rest = sql.as_str();
-        while let Some(i) = rest.find(&bare) {
-            let after = &rest[i + bare.len()..];
-            out.push_str(&rest[..i]);
-            if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
-                out.push_str(&bare);
-            } else {
-                out.push_str(value);
-            }
-            rest = after;
-        }
-        out.push_str(rest);
-        sql = out;
-    }
-    let (from, to) = (frame.from, frame.to);
-    while let Some((start, end, name, args)) = find_macro(&sql) {
-        let arg = |i: usize| -> &str {
-            args.get(i)
-                .map(String::as_str)
-                .unwrap_or_else(|| panic!("$__{name} needs argument {i}"))
-        };
-        let replacement = match name.as_str() {
-            "timeFilter" => format!(
-                "{c} >= toDateTime({from}) AND {c} <= toDateTime({to})",
-                c = arg(0)
-            ),
-            "dateFilter" => format!(
-                "{c} >= toDate(toDateTime({from})) AND {c} <= toDate(toDateTime({to}))",
-                c = arg(0)
-            ),
-            "fromTime" => format!("toDateTime({from})"),
-            "toTime" => format!("toDateTime({to})"),
-            "interval_s" => frame.interval_s.to_string(),
-            // The plugin's expansion: toStartOfInterval is not in ClickHouse
-            // 18.16, so a panel using this macro fails here, as it would there.
-            "timeInterval" => format!(
-                "toStartOfInterval(toDateTime({}), INTERVAL {} second)",
-                arg(0),
-                frame.interval_s
-            ),
-            // No variable of this dashboard offers "All", so the condition stands.
-            "conditionalAll" => format!("({})", arg(0)),
-            other => panic!("macro $__{other} is not expanded by this test: add it"),
-        };
-        sql.replace_range(start..end, &replacement);
-    }
-    assert!(
-        !sql.contains('$'),
-        "unexpanded variable or macro left in:\n{sql}"
-    );
-    sql
-}
-
-/// A result in TabSeparatedWithNamesAndTypes.
-struct Table {
-    names: Vec<String>,
-    types: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-fn unescape(cell: &str) -> String {
-    let mut out = String::new();
-    let mut chars = cell.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
-fn run_sql(ch: &ClickHouseServer, what: &str, sql: &str) -> Table {
-    let body = ch
-        .try_query(&format!("{sql}\nFORMAT TabSeparatedWithNamesAndTypes"))
-        .unwrap_or_else(|e| panic!("{what}: ClickHouse rejected\n{sql}\n{e}"));
-    let mut lines = body.lines();
-    let split = |l: &str| -> Vec<String> { l.split('\t').map(unescape).collect() };
-    let names = split(
-        lines
-            .next()
-            .unwrap_or_else(|| panic!("{what}: empty reply")),
-    );
-    let types = split(lines.next().expect("types line"));
-    let rows = lines.map(split).collect();
-    Table { names, types, rows }
-}
-
-fn is_numeric(ty: &str) -> bool {
-    let ty = ty
-        .strip_prefix("Nullable(")
-        .and_then(|t| t.strip_suffix(')'))
-        .unwrap_or(ty);
-    ["UInt", "Int", "Float", "Decimal"]
-        .iter()
-        .any(|p| ty.starts_with(p))
-}
-
-/// The SQL of a query target or variable (object with rawSql, or a plain string).
-fn raw_sql(query: &Json) -> String {
-    query["rawSql"]
-        .as_str()
-        .or(query.as_str())
-        .unwrap_or_else(|| panic!("no SQL in {query}"))
-        .to_string()
-}
-
-/// Grafana's `$__interval` for a panel: the range over max data points, at
-/// least the panel's minimum interval.
-fn interval_s(panel: &Json, from: i64, to: i64) -> i64 {
-    let min = panel["interval"]
-        .as_str()
-        .map(|s| {
-            let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-            let n: i64 = n.parse().unwrap_or(1);
-            match unit {
-                "m" => n * 60,
-                "h" => n * 3600,
-                "d" => n * 86400,
-                _ => n,
-            }
-        })
-        .unwrap_or(1);
-    let points = panel["maxDataPoints"].as_i64().unwrap_or(1000).max(1);
-    ((to - from) / points).max(min).max(1)
-}
-
-/// Checks one panel's result has the shape its visualisation needs.
-fn check_panel_result(panel: &Json, target: &Json, sql: &str, table: &Table) {
-    let title = panel["title"].as_str().unwrap_or("?");
-    let kind = panel["type"].as_str().unwrap_or("?");
-    let what = format!("panel {title:?} ({kind})");
-    assert!(!table.rows.is_empty(), "{what}: no rows from\n{sql}");
-    let numeric: Vec<bool> = table.types.iter().map(|t| is_numeric(t)).collect();
-    match kind {
-        "timeseries" => {
-            assert!(
-                table.types[0].starts_with("DateTime"),
-                "{what}: first column {} is {}, not DateTime",
-                table.names[0],
-                table.types[0]
-            );
-            assert!(numeric[1..].iter().any(|n| *n), "{what}: no numeric column");
-            assert!(
-                table.types[1..]
-                    .iter()
-                    .all(|t| is_numeric(t) || t == "String"),
-                "{what}: columns {:?}",
-                table.types
-            );
-            assert_eq!(target["format"], 0, "{what}: time series format");
-            assert!(
-                raw_sql(target).contains("$__timeFilter("),
-                "{what}: a time series follows the time picker"
-            );
-        }
-        "barchart" => {
-            assert_eq!(
-                table.types[0], "String",
-                "{what}: the x axis is a string column"
-            );
-            assert!(
-                table.types.len() >= 2 && numeric[1..].iter().all(|n| *n),
-                "{what}: bars need numeric columns after the label: {:?}",
-                table.types
-            );
-            assert_eq!(target["format"], 1, "{what}: table format");
-        }
-        "stat" | "gauge" | "bargauge" => {
-            assert!(
-                numeric.iter().all(|n| *n),
-                "{what}: all values numeric: {:?}",
-                table.types
-            );
-            assert_eq!(target["format"], 1, "{what}: table format");
-        }
-        "table" => assert_eq!(target["format"], 1, "{what}: table format"),
-        other => panic!("{what}: add a shape check for panel type {other}"),
-    }
-    // No NaN or infinity: those mean an aggregate over nothing.
-    for row in &table.rows {
-        assert_eq!(row.len(), table.names.len(), "{what}: ragged row {row:?}");
-        for (cell, is_num) in row.iter().zip(&numeric) {
-            assert!(
-                !(*is_num && ["nan", "-nan", "inf", "-inf"].contains(&cell.as_str())),
-                "{what}: {cell} in {row:?}"
-            );
-        }
-    }
-    // Field overrides name columns the query returns.
-    for o in panel["fieldConfig"]["overrides"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        if o["matcher"]["id"] == "byName" {
-            let name = o["matcher"]["options"].as_str().unwrap_or("");
-            assert!(
-                table.names.iter().any(|n| n == name),
-                "{what}: override for {name:?}, columns {:?}",
-                table.names
-            );
-        }
-    }
-}
-
-/// Runs the binary with the harness's credentials in its environment.
-fn run_pipeline(ch: &ClickHouseServer, dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mable-pipeline"))
-        .current_dir(dir)
-        .args(args)
-        .args(["--clickhouse-url", &ch.http_url()])
-        .env("CLICKHOUSE_USER", "default")
-        .env("CLICKHOUSE_PASSWORD", &ch.password)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run mable-pipeline");
-    assert!(
-        out.status.success(),
-        "mable-pipeline {args:?} failed:\n{}",
-        text(&out)
-    );
-}
-
-#[test]
-fn every_dashboard_query_answers_after_real_runs() {
-    let dashboard = json_file(&ops().join("grafana/dashboards/mable-pipeline.json"));
-    assert!(dashboard["uid"].as_str().is_some_and(|u| !u.is_empty()));
-    let ch = ClickHouseServer::start_with_password("dashboard-pw");
-    let dir = tempfile::tempdir().unwrap();
-    let events = repo().join("testdata/mable_event.json");
-    let events = events.to_str().unwrap();
-    run_pipeline(
-        &ch,
-        dir.path(),
-        &[
-            "--dataflow",
-            "mable_event",
-            "-w",
-            "2",
-            "--size",
-            "20000",
-            events,
-        ],
-    );
-    run_pipeline(
-        &ch,
-        dir.path(),
-        &["--dataflow", "int", "--size", "10000", "-w", "2"],
-    );
-
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let (from, to) = (now - 7 * 86400, now + 3600);
-
-    // Targets: every panel has exactly the plugin's SQL query model.
-    let panels = panels(&dashboard);
-    assert!(panels.len() >= 9, "{} panels", panels.len());
-    for p in &panels {
-        let targets = p["targets"].as_array().expect("targets");
-        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
-        for t in targets {
-            assert_eq!(t["editorType"], "sql", "panel {}", p["title"]);
-            assert!(t["refId"].as_str().is_some_and(|r| !r.is_empty()));
-            assert!(t["format"] == 0 || t["format"] == 1, "panel {}", p["title"]);
-        }
-    }
-
-    // Variables resolve in order; Grafana's default is a query's first value
-    // (first column: the value; a second column is only its label).
-    let vars = variables(&dashboard);
-    let names: Vec<&str> = vars.iter().filter_map(|v| v["name"].as_str()).collect();
-    assert_eq!(names, ["dataflow", "run_id"], "template variables");
-    let frame_for = |vars: BTreeMap<String, String>| Frame {
-        from,
-        to,
-        interval_s: 60,
-        vars,
-    };
-    let resolve = |var: &Json, known: &BTreeMap<String, String>| -> Vec<String> {
-        assert_eq!(var["type"], "query");
-        let sql = expand(&raw_sql(&var["query"]), &frame_for(known.clone()));
-        let table = run_sql(&ch, &format!("variable {}", var["name"]), &sql);
-        assert!(
-            table.types[0] == "String",
-            "variable {} values",
-            var["name"]
-        );
-        table.rows.into_iter().map(|r| r[0].clone()).collect()
-    };
-    let dataflows = resolve(vars[0], &BTreeMap::new());
-    for expected in ["mable_event", "int"] {
-        assert!(
-            dataflows.iter().any(|d| d == expected),
-            "dataflow variable offers {dataflows:?}, not {expected}"
-        );
-    }
-    assert_eq!(
-        dataflows[0], "int",
-        "default dataflow: the most recently run"
-    );
-
-    for dataflow in &dataflows {
-        let mut known = BTreeMap::from([("dataflow".to_string(), dataflow.clone())]);
-        let runs = resolve(vars[1], &known);
-        assert!(!runs.is_empty(), "no runs for dataflow {dataflow}");
-        known.insert("run_id".to_string(), runs[0].clone());
-        for p in &panels {
-            for t in p["targets"].as_array().unwrap() {
-                let frame = Frame {
-                    interval_s: interval_s(p, from, to),
-                    ..frame_for(known.clone())
-                };
-                let sql = expand(&raw_sql(t), &frame);
-                let what = format!("panel {} ({dataflow})", p["title"]);
-                let table = run_sql(&ch, &what, &sql);
-                check_panel_result(p, t, &sql, &table);
-            }
-        }
-    }
-}
-
-#[test]
-fn macro_expansion_matches_the_plugin() {
-    let frame = Frame {
-        from: 100,
-        to: 200,
-        interval_s: 60,
-        vars: BTreeMap::from([
-            ("dataflow".to_string(), "it's".to_string()),
-            ("run_id".to_string(), "r1".to_string()),
-        ]),
-    };
-    assert_eq!(
-        expand(
-            "WHERE $__timeFilter(ts) AND d = ${dataflow:singlequote} AND r = '$run_id' AND x = '${run_id}'",
-            &frame
-        ),
-        "WHERE ts >= toDateTime(100) AND ts <= toDateTime(200) AND d = 'it\\'s' AND r = 'r1' AND x = 'r1'"
-    );
-    assert_eq!(
-        expand("SELECT $__timeInterval(t) AS time, $__interval_s", &frame),
-        "SELECT toStartOfInterval(toDateTime(t), INTERVAL 60 second) AS time, 60"
-    );
-    assert_eq!(
-        expand(
-            "$__fromTime, $__toTime, $__conditionalAll(a IN (f(1), 2), $run_id)",
-            &frame
-        ),
-        "toDateTime(100), toDateTime(200), (a IN (f(1), 2))"
-    );
 }
 
 // ---------------------------------------------------------------------------
