@@ -8,6 +8,7 @@
 
 pub mod clickhouse;
 pub mod files;
+pub mod retention;
 pub mod sidecar;
 pub mod spool;
 
