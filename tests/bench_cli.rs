@@ -40,6 +40,16 @@ fn bench_writes_the_seed_columns_and_ours() {
         stdout.contains("BenchmarkMableEventPipeline/fused-loop"),
         "{stdout}"
     );
+    // One table (on stdout, nothing repeated on stderr), and its ratio explained.
+    let both = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(both.matches("vs fused").count(), 2, "header + note: {both}");
+    assert_eq!(
+        both.matches("BenchmarkMableEventPipeline/fused-loop")
+            .count(),
+        4,
+        "each configuration once: {both}"
+    );
+    assert!(stdout.contains("vs fused: the hand-fused loop's time over the engine's"));
 
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
