@@ -76,8 +76,13 @@ pub struct ClickHouseArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The input file: a JSON object, a JSON array, or NDJSON. May be omitted for
-    /// dataflows that generate their records (int, test_struct) when --size is given.
+    /// The input: a JSON array or NDJSON file (its records, exactly), or a file
+    /// holding a single JSON object — a template, cycled with fresh ids to
+    /// --size records (default 1,000,000; --size 1 runs it once). `-` reads
+    /// standard input. Without INPUT, every shipped dataflow generates --size
+    /// records (default 1,000,000): int and test_struct the seed's values,
+    /// mable_event and conversions minimal events (id, name, time, a cart)
+    /// like the Go generator's; `list` says which can.
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
@@ -85,8 +90,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "mable_event", value_name = "NAME")]
     pub dataflow: String,
 
-    /// Worker threads per process. Default: the number of CPUs.
-    #[arg(short = 'w', long, value_name = "N")]
+    /// Worker threads per process (timely calls them threads). Default: the number of CPUs.
+    #[arg(short = 'w', long, visible_alias = "threads", value_name = "N")]
     pub workers: Option<usize>,
 
     /// Processes in the cluster (timely's cluster mode); start each with its own -p.
@@ -117,7 +122,8 @@ pub struct RunArgs {
     pub seed: u64,
 
     /// Make N records: cycle INPUT's records with fresh ids, or generate them
-    /// (int, test_struct) when INPUT is omitted.
+    /// (int, test_struct) when INPUT is omitted. Default for a single-object
+    /// INPUT and for generated records: 1,000,000.
     #[arg(long, value_name = "N")]
     pub size: Option<u64>,
 
@@ -141,6 +147,12 @@ pub struct RunArgs {
     /// Where metric files (and the ClickHouse spool) go.
     #[arg(long, default_value = "metrics", value_name = "DIR")]
     pub metrics_dir: PathBuf,
+
+    /// Keep the newest N runs' directories under --metrics-dir and remove
+    /// older ones after each run (0 keeps everything). Only directories named
+    /// like a run id and holding only metric files are ever removed.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub keep_runs: usize,
 
     #[command(flatten)]
     pub clickhouse: ClickHouseArgs,

@@ -11,7 +11,7 @@ use super::args::{Cli, Command, MetricsCommand, RunArgs, Switch};
 use super::out::{self, StdoutClosed};
 use super::preflight::{self, Named};
 use crate::dataflows::{self, Dataflow};
-use crate::input::{DeadLetter, ErrorPolicy, InputSpec, RecordErrors};
+use crate::input::{DeadLetter, ErrorPolicy, InputSpec, RecordErrors, single_object};
 use crate::run::{
     ClusterConfig, ConnectError, MetricsTarget, Output, RunConfig, RunError, StopFlag, StopReason,
     render_summary,
@@ -70,22 +70,29 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         )
     })?;
     let input = match (&args.input, args.size) {
+        (Some(path), _) if path.as_os_str() != "-" && !path.exists() => {
+            return Err(no_such_input(path));
+        }
+        // One object is a template (the seed's benchmark event): cycled to a
+        // real run's size, not run once.
+        (Some(path), None) if path.as_os_str() != "-" && single_object(path)? => {
+            InputSpec::Cycled {
+                path: path.clone(),
+                size: DEFAULT_SIZE,
+            }
+        }
         (Some(path), None) => InputSpec::File(path.clone()),
         (Some(path), Some(size)) => InputSpec::Cycled {
             path: path.clone(),
             size,
         },
-        (None, Some(size)) => InputSpec::Generated {
-            size,
+        (None, size) if dataflow.generates_input() => InputSpec::Generated {
+            size: size.unwrap_or(DEFAULT_SIZE),
             seed: args.seed,
         },
-        (None, None) => bail!(
-            "give an INPUT file (e.g. testdata/mable_event.json){}",
-            if dataflow.generates_input() {
-                ", or --size N to generate records"
-            } else {
-                ""
-            }
+        (None, _) => bail!(
+            "the {} dataflow cannot make its records: give an INPUT file",
+            dataflow.name()
         ),
     };
     if args.dead_letter.is_some() && args.on_error != ErrorPolicy::Skip {
@@ -162,6 +169,12 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
+    if args.metrics == Switch::On && args.clickhouse.clickhouse_url.is_none() {
+        // Keeping the newest runs is housekeeping: a failure here is only worth a word.
+        if let Err(e) = crate::sink::retention::prune(&args.metrics_dir, args.keep_runs) {
+            tracing::warn!(dir = %args.metrics_dir.display(), error = %e, "cannot prune old runs");
+        }
+    }
     if report.stopped == Some(StopReason::OutputClosed) {
         // `--output - | head`: the reader has what it wanted.
         return Ok(0);
@@ -204,6 +217,42 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         _ => 0,
     })
+}
+
+/// Records made from a template, or generated, when `--size` is not given:
+/// the Go seed's largest benchmark.
+const DEFAULT_SIZE: u64 = 1_000_000;
+
+/// An INPUT that does not exist; if it is close to a command's name (`lst`),
+/// the user most likely meant the command.
+fn no_such_input(path: &Path) -> anyhow::Error {
+    let name = path.to_string_lossy();
+    let commands = ["list", "metrics", "bench", "report", "help"];
+    let near = commands
+        .iter()
+        .find(|c| !name.contains('/') && edit_distance(&name, c) <= 2);
+    match near {
+        Some(c) => anyhow::anyhow!(
+            "{name}: no such input file. Did you mean the command `{c}`? (mable-pipeline {c})"
+        ),
+        None => anyhow::anyhow!("{name}: cannot read the input: No such file or directory"),
+    }
+}
+
+/// Levenshtein distance, for "did you mean" (short strings only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn cores() -> usize {

@@ -75,3 +75,26 @@ fn estimate(len: u64, sampled: u64, seen: u64) -> u64 {
     }
     (len as u128 * seen as u128 / sampled as u128).max(1) as u64
 }
+
+/// True when `path` holds exactly one JSON object (on one line or many):
+/// a template to cycle rather than a file of records. Only files up to
+/// [`TEMPLATE_MAX`] bytes are looked at; anything larger is records.
+pub fn single_object(path: &Path) -> Result<bool, InputError> {
+    let meta = std::fs::metadata(path).map_err(|e| InputError::open(path, e))?;
+    if !meta.is_file() || meta.len() > TEMPLATE_MAX {
+        return Ok(false);
+    }
+    let bytes = std::fs::read(path).map_err(|e| InputError::open(path, e))?;
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Ok(false);
+    }
+    let mut values =
+        serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
+    // A broken object is left for the reader to report with its line.
+    Ok(matches!(values.next(), Some(Ok(_))) && values.next().is_none())
+}
+
+/// The largest file [`single_object`] reads: a template is one event, not
+/// a data set.
+pub const TEMPLATE_MAX: u64 = 1 << 20;

@@ -17,7 +17,7 @@ mod synthetic;
 
 pub use batching::{auto_batch_size, share};
 pub use error::{DeadLetter, ErrorPolicy, InputError, RecordErrors};
-pub use format::Format;
+pub use format::{Format, single_object};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,7 +114,16 @@ impl<R: SourceRecord> InputPlan<R> {
                         path: path.display().to_string(),
                     });
                 }
-                let description = format!("{} cycled to {size} records", path.display());
+                let description = match templates.len() {
+                    1 => format!(
+                        "{} (one record, as a template) cycled to {size} records",
+                        path.display()
+                    ),
+                    n => format!(
+                        "{} ({n} records, as templates) cycled to {size} records",
+                        path.display()
+                    ),
+                };
                 let sample = &templates[..templates.len().min(100)];
                 let bytes = sample
                     .iter()

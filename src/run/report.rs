@@ -157,6 +157,15 @@ impl RunReport {
     }
 }
 
+/// `1 record`, `2 records`, `1 batch`, `3 batches`.
+fn counted(n: u64, noun: &str) -> String {
+    match (n, noun.ends_with(['s', 'h', 'x'])) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
@@ -187,11 +196,11 @@ pub fn render_summary(r: &RunReport) -> String {
     }
     let _ = writeln!(
         s,
-        "{} records in, {} out, {} skipped; {} batches of {}; {:.3} s; {:.0} records/s",
-        r.records_in,
+        "{} in, {} out, {} skipped; {} of {}; {:.3} s; {:.0} records/s",
+        counted(r.records_in, "record"),
         r.records_out,
         r.skipped,
-        r.batches,
+        counted(r.batches, "batch"),
         r.batch_size,
         r.elapsed.as_secs_f64(),
         r.records_per_sec()
@@ -235,8 +244,10 @@ pub fn render_summary(r: &RunReport) -> String {
     for (stage, (red, n)) in last {
         let _ = writeln!(
             s,
-            "\nreduce {stage}: {n} batches; batch {}: {}",
-            red.batch, red.value
+            "\nreduce {stage}: {}; batch {}: {}",
+            counted(n as u64, "batch"),
+            red.batch,
+            red.value
         );
     }
     let mut by_stage: BTreeMap<&str, Vec<&AggregateUpdate>> = BTreeMap::new();
