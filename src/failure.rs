@@ -59,6 +59,12 @@ pub enum Failure {
         detail: String,
     },
 
+    /// A cluster run in which nothing moved for the stall timeout: a host
+    /// partitioned or frozen (TCP does not notice by itself; timely would
+    /// wait forever).
+    #[error("stalled: {0}")]
+    Stalled(String),
+
     /// A panic outside any stage: a bug in mable-pipeline or in timely.
     #[error("{0}")]
     Internal(String),

@@ -18,6 +18,8 @@ pub enum StopReason {
     OutputClosed,
     /// A library caller asked.
     Requested,
+    /// Another process of the cluster was asked to stop (by its index).
+    Peer(usize),
 }
 
 impl StopReason {
@@ -26,6 +28,7 @@ impl StopReason {
             StopReason::Signal(s) => 0x100 | (s as u32 & 0xff),
             StopReason::OutputClosed => 2,
             StopReason::Requested => 3,
+            StopReason::Peer(p) => 0x1_0000 | (p as u32 & 0xffff),
         }
     }
 
@@ -34,6 +37,7 @@ impl StopReason {
             0 => None,
             2 => Some(StopReason::OutputClosed),
             3 => Some(StopReason::Requested),
+            c if c & 0x1_0000 != 0 => Some(StopReason::Peer((c & 0xffff) as usize)),
             c => Some(StopReason::Signal((c & 0xff) as i32)),
         }
     }
@@ -46,6 +50,7 @@ impl StopReason {
             StopReason::Signal(s) => format!("interrupted (signal {s})"),
             StopReason::OutputClosed => "stopped: the output pipe was closed".to_string(),
             StopReason::Requested => "stopped on request".to_string(),
+            StopReason::Peer(p) => format!("stopped: process {p} of the cluster was interrupted"),
         }
     }
 }

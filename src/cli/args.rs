@@ -111,6 +111,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub connect_timeout: u64,
 
+    /// In a cluster, seconds with no progress anywhere (no batch read, no
+    /// batch finished) before the run is called stalled and ends, naming the
+    /// processes that went silent. A partitioned host's connections do not
+    /// break by themselves; without this the run would wait forever.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub stall_timeout: u64,
+
     /// Records per batch (one timely epoch each). Default: about four batches per
     /// worker, between 1,024 and 65,536 records.
     #[arg(long, value_name = "N")]

@@ -111,6 +111,7 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         process: args.process,
         hostfile: args.hostfile.clone(),
         connect_timeout: Duration::from_secs(args.connect_timeout),
+        stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
     };
     cluster.validate()?;
     if args.processes > 1 {

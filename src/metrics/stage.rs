@@ -27,6 +27,23 @@ pub enum StageKind {
 }
 
 impl StageKind {
+    /// Every kind.
+    pub const ALL: [StageKind; 8] = [
+        StageKind::Map,
+        StageKind::Filter,
+        StageKind::Generate,
+        StageKind::Reduce,
+        StageKind::IfElse,
+        StageKind::Merge,
+        StageKind::Collect,
+        StageKind::Aggregate,
+    ];
+
+    /// The kind called `name` (as [`as_str`](Self::as_str) writes it).
+    pub fn from_name(name: &str) -> Option<StageKind> {
+        StageKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The lower-case name shown in summaries, `list` and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

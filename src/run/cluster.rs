@@ -19,6 +19,9 @@ pub struct ClusterConfig {
     pub hostfile: Option<PathBuf>,
     /// How long to wait for every process to connect.
     pub connect_timeout: Duration,
+    /// How long a cluster run may make no progress anywhere before it is
+    /// called stalled (a partitioned host: timely alone would wait forever).
+    pub stall_timeout: Duration,
 }
 
 /// This process's timely allocators, and the run id every process agreed on.
@@ -30,6 +33,10 @@ pub(crate) struct Allocators {
     pub now: i64,
     /// Where each process listens (empty for a single process).
     pub addresses: Vec<String>,
+    /// The control connection to each other process (empty for a single process).
+    pub controls: Vec<Option<std::net::TcpStream>>,
+    /// Handles on timely's data connections, to end them after a failure.
+    pub data: Vec<std::net::TcpStream>,
 }
 
 impl ClusterConfig {
@@ -41,6 +48,7 @@ impl ClusterConfig {
             process: 0,
             hostfile: None,
             connect_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(60),
         }
     }
 
@@ -129,6 +137,8 @@ impl ClusterConfig {
                 run_id: proposed_run_id.to_string(),
                 now,
                 addresses: Vec::new(),
+                controls: Vec::new(),
+                data: Vec::new(),
             });
         }
         let addresses = self.addresses()?;
@@ -145,6 +155,8 @@ impl ClusterConfig {
             run_id: connected.run_id,
             now: connected.now,
             addresses,
+            controls: connected.controls,
+            data: connected.data,
         })
     }
 }

@@ -105,6 +105,9 @@ struct Hello {
     /// What "now" means inside the pipelines (unix seconds): process 0's,
     /// so output never depends on which process made a record.
     now: i64,
+    /// Each pair of processes opens two connections: timely's data and our
+    /// own control channel (heartbeats, stop requests, end-of-run reports).
+    control: bool,
 }
 
 const MAGIC: &str = "mable-pipeline cluster hello v1";
@@ -166,6 +169,12 @@ pub struct Connected {
     pub run_id: String,
     /// Process 0's "now".
     pub now: i64,
+    /// The control connection to each other process (`None` at our own index).
+    pub controls: Vec<Option<TcpStream>>,
+    /// Second handles on timely's data connections: shutting them down is
+    /// the only way to end timely's network threads when a peer went silent
+    /// (they block in `read` forever, and joining them would too).
+    pub data: Vec<TcpStream>,
 }
 
 /// Where the processes of a cluster meet, and how long they wait for each other.
@@ -204,6 +213,11 @@ pub fn connect(
         fingerprint: ours.clone(),
         run_id: run_id.to_string(),
         now,
+        control: false,
+    };
+    let control_hello = Hello {
+        control: true,
+        ..hello.clone()
     };
     let listener =
         TcpListener::bind(addresses[process].as_str()).map_err(|e| ConnectError::Listen {
@@ -219,10 +233,11 @@ pub fn connect(
             reason: e.to_string(),
         })?;
     let mut sockets: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
+    let mut controls: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
     let mut hellos: Vec<Option<Hello>> = (0..n).map(|_| None).collect();
-    let timed_out = |sockets: &[Option<TcpStream>]| {
+    let timed_out = |sockets: &[Option<TcpStream>], controls: &[Option<TcpStream>]| {
         let missing: Vec<String> = (0..n)
-            .filter(|&j| j != process && sockets[j].is_none())
+            .filter(|&j| j != process && (sockets[j].is_none() || controls[j].is_none()))
             .map(|j| format!("process {j} at {}", addresses[j]))
             .collect();
         ConnectError::Timeout {
@@ -242,12 +257,13 @@ pub fn connect(
         if stop.is_raised() {
             return Err(ConnectError::Interrupted);
         }
-        let pending = (0..n).any(|j| j != process && sockets[j].is_none());
+        let pending =
+            (0..n).any(|j| j != process && (sockets[j].is_none() || controls[j].is_none()));
         if !pending {
             break;
         }
         if Instant::now() >= deadline {
-            let mut e = timed_out(&sockets);
+            let mut e = timed_out(&sockets, &controls);
             if let (ConnectError::Timeout { missing, .. }, Some(why)) = (&mut e, &dial_error) {
                 missing.push_str(&format!("; last attempt: {why}"));
             }
@@ -259,7 +275,12 @@ pub fn connect(
                 progressed = true;
                 if let Some((stream, theirs)) = accept_one(stream, process, n, &hello, deadline)? {
                     let peer = theirs.process;
-                    if sockets[peer].is_some() {
+                    let slot = if theirs.control {
+                        &mut controls[peer]
+                    } else {
+                        &mut sockets[peer]
+                    };
+                    if slot.is_some() {
                         return Err(ConnectError::Protocol {
                             process,
                             address: addresses[peer].clone(),
@@ -268,8 +289,8 @@ pub fn connect(
                             ),
                         });
                     }
+                    *slot = Some(stream);
                     check(ours, &theirs, process, &addresses[peer])?;
-                    sockets[peer] = Some(stream);
                     hellos[peer] = Some(theirs);
                 }
             }
@@ -305,7 +326,17 @@ pub fn connect(
                         });
                     }
                     check(ours, &theirs, process, &addresses[next_dial])?;
+                    // The peer listens: its control connection follows at once.
+                    let control = dial(&addresses[next_dial], deadline)
+                        .map_err(|e| e.to_string())
+                        .and_then(|c| greet(&c, &control_hello, deadline).map(|_| c))
+                        .map_err(|reason| ConnectError::Protocol {
+                            process,
+                            address: addresses[next_dial].clone(),
+                            reason: format!("the control connection failed: {reason}"),
+                        })?;
                     sockets[next_dial] = Some(stream);
+                    controls[next_dial] = Some(control);
                     hellos[next_dial] = Some(theirs);
                     next_dial += 1;
                     progressed = true;
@@ -327,6 +358,11 @@ pub fn connect(
         let _ = s.set_write_timeout(None);
         let _ = s.set_nodelay(true);
     }
+    let data = sockets
+        .iter()
+        .flatten()
+        .filter_map(|s| s.try_clone().ok())
+        .collect();
     let hooks = timely_communication::Hooks::default();
     let local =
         ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
@@ -338,6 +374,8 @@ pub fn connect(
         others: Box::new(guard),
         run_id,
         now,
+        controls,
+        data,
     })
 }
 

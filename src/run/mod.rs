@@ -3,6 +3,7 @@
 
 mod cluster;
 mod connect;
+mod control;
 mod progress;
 mod report;
 mod worker;
@@ -10,6 +11,7 @@ mod worker;
 pub use crate::stop::{StopFlag, StopReason};
 pub use cluster::ClusterConfig;
 pub use connect::{ConnectError, Fingerprint};
+pub use control::PartReport;
 pub use report::{RunReport, StageSummary, render_summary};
 
 use std::path::PathBuf;
@@ -217,15 +219,45 @@ pub fn run<R: SourceRecord, O: Record>(
             .map_err(|e| RunError::Start(e.to_string()))?
     };
 
+    let control = (config.cluster.processes > 1).then(|| {
+        control::Control::start(
+            config.cluster.process,
+            allocators.addresses.clone(),
+            allocators.controls,
+            config.stop.clone(),
+            progress.clone(),
+        )
+    });
     let ticker = config
         .progress
         .then(|| progress::Ticker::start(progress.clone(), shared.plan.estimated_records));
-    let outcome = supervisor.wait(None);
+    let outcome = match &control {
+        None => supervisor.wait(None),
+        // A cluster run can stall (a partitioned host): watch for it.
+        Some(control) => {
+            let mut watchdog = control::Watchdog::new(config.cluster.stall_timeout);
+            loop {
+                match supervisor.wait(Some(control::HEARTBEAT)) {
+                    WaitResult::TimedOut => {
+                        let local = progress.activity.load(std::sync::atomic::Ordering::Relaxed);
+                        if let Some(why) = watchdog.check(local, control) {
+                            supervisor.fail(Failure::Stalled(why));
+                        }
+                    }
+                    done => break done,
+                }
+            }
+        }
+    };
     drop(ticker);
     let end = Instant::now();
 
     let (worker_reports, failure) = match outcome {
         WaitResult::Failed(f) => {
+            // Timely's network threads end only when their sockets do.
+            for socket in &allocators.data {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
             reap(runner, &supervisor);
             (None, Some(f))
         }
@@ -255,6 +287,13 @@ pub fn run<R: SourceRecord, O: Record>(
         _ => RunReport::from_progress(&run_id, dataflow, &shared, &progress, end),
     };
     report.stopped = config.stop.reason();
+    if let Some(control) = control {
+        if failure.is_none() {
+            report.cluster = control.finish(report.part(config.cluster.process));
+        } else {
+            drop(control);
+        }
+    }
     if let Some(sidecar) = sidecar {
         sidecar.sender().send(Rows::Runs(vec![run_row(
             &report,
@@ -312,7 +351,8 @@ fn reap<T>(runner: std::thread::JoinHandle<T>, supervisor: &Supervisor) {
     if supervisor.wait_finished(REAP_GRACE) {
         let _ = runner.join();
     } else {
-        tracing::warn!(
+        // The failure itself is what the user needs to read; this is detail.
+        tracing::info!(
             "worker threads did not stop within {REAP_GRACE:?} of the failure; they end with the process"
         );
     }

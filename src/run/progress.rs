@@ -15,6 +15,18 @@ pub(crate) struct Counters {
     pub records_out: AtomicU64,
     /// Batches begun: the highest epoch any local worker fed, plus one.
     pub batches: AtomicU64,
+    /// Bumped whenever a local worker reads a batch or sees the dataflow's
+    /// frontier move: the stall watchdog's notion of progress.
+    pub activity: AtomicU64,
+}
+
+impl super::control::LocalProgress for Counters {
+    fn progress(&self) -> u64 {
+        self.activity.load(Ordering::Relaxed)
+    }
+    fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
 }
 
 /// The thread printing progress; stops and clears its line when dropped.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
+use super::control::PartReport;
 use super::progress::Counters;
 use super::worker::{Shared, WorkerReport};
 use crate::metrics::stage::StageKind;
@@ -50,6 +51,9 @@ pub struct RunReport {
     pub delivery: Option<DeliveryReport>,
     /// Why the run ended early, if it was asked to stop (Ctrl-C, a closed pipe).
     pub stopped: Option<StopReason>,
+    /// On process 0 of a cluster: every process's account, its own first.
+    /// Empty elsewhere, and for a single process.
+    pub cluster: Vec<PartReport>,
 }
 
 impl RunReport {
@@ -117,6 +121,7 @@ impl RunReport {
             aggregates,
             delivery: None,
             stopped: None,
+            cluster: Vec::new(),
         }
     }
 
@@ -148,6 +153,58 @@ impl RunReport {
             aggregates: Vec::new(),
             delivery: None,
             stopped: None,
+            cluster: Vec::new(),
+        }
+    }
+
+    /// This process's account, for process 0's cluster-wide summary.
+    pub fn part(&self, process: usize) -> PartReport {
+        let mut by_stage: BTreeMap<&str, Vec<&AggregateUpdate>> = BTreeMap::new();
+        for a in &self.aggregates {
+            by_stage.entry(a.stage.as_str()).or_default().push(a);
+        }
+        PartReport {
+            process,
+            records_in: self.records_in,
+            records_out: self.records_out,
+            skipped: self.skipped,
+            batches: self.batches,
+            elapsed_ms: self.elapsed.as_secs_f64() * 1e3,
+            status: match self.stopped {
+                Some(_) => "interrupted".to_string(),
+                None => "ok".to_string(),
+            },
+            stages: self
+                .stages
+                .iter()
+                .map(|s| {
+                    (
+                        s.path.clone(),
+                        s.kind.as_str().to_string(),
+                        s.input,
+                        s.output,
+                        s.busy.as_nanos() as u64,
+                        s.busy_max.as_nanos() as u64,
+                        s.batches,
+                    )
+                })
+                .collect(),
+            aggregates: by_stage
+                .into_iter()
+                .map(|(stage, mut keys)| {
+                    let n = keys.len() as u64;
+                    keys.sort_by(|a, b| b.value.sum.cmp(&a.value.sum).then(a.key.cmp(&b.key)));
+                    let top = keys
+                        .iter()
+                        .take(TOP_KEYS)
+                        .map(|a| {
+                            let v = a.value;
+                            (a.key.clone(), v.count, v.sum, v.min, v.max)
+                        })
+                        .collect();
+                    (stage.to_string(), n, top)
+                })
+                .collect(),
         }
     }
 
@@ -156,6 +213,9 @@ impl RunReport {
         self.records_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
+
+/// Aggregate keys the summary shows per stage (by sum).
+const TOP_KEYS: usize = 10;
 
 /// `1 record`, `2 records`, `1 batch`, `3 batches`.
 fn counted(n: u64, noun: &str) -> String {
@@ -170,12 +230,90 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
+/// What the summary shows: one process's run, or (on process 0 of a
+/// cluster) the whole cluster's, merged from every process's report.
+struct View {
+    records_in: u64,
+    records_out: u64,
+    skipped: u64,
+    batches: u64,
+    stages: Vec<StageSummary>,
+    /// Per aggregate stage: keys in all, and the top keys by sum.
+    aggregates: BTreeMap<String, (u64, Vec<(String, i64, i64, i64, i64)>)>,
+}
+
+impl View {
+    fn of(r: &RunReport) -> View {
+        if r.cluster.is_empty() {
+            View::merge(&[r.part(r.process)])
+        } else {
+            View::merge(&r.cluster)
+        }
+    }
+
+    fn merge(parts: &[PartReport]) -> View {
+        let mut stages: Vec<StageSummary> = Vec::new();
+        let mut aggregates: BTreeMap<String, (u64, Vec<(String, i64, i64, i64, i64)>)> =
+            BTreeMap::new();
+        for part in parts {
+            for (path, kind, input, output, busy, busy_max, batches) in &part.stages {
+                let at = match stages.iter().position(|s| &s.path == path) {
+                    Some(i) => i,
+                    None => {
+                        stages.push(StageSummary {
+                            path: path.clone(),
+                            kind: StageKind::from_name(kind).unwrap_or(StageKind::Map),
+                            input: 0,
+                            output: 0,
+                            busy: Duration::ZERO,
+                            busy_max: Duration::ZERO,
+                            batches: 0,
+                        });
+                        stages.len() - 1
+                    }
+                };
+                let st = &mut stages[at];
+                st.input += input;
+                st.output += output;
+                st.busy += Duration::from_nanos(*busy);
+                st.busy_max = st.busy_max.max(Duration::from_nanos(*busy_max));
+                st.batches = st.batches.max(*batches);
+            }
+            for (stage, keys, top) in &part.aggregates {
+                let e = aggregates.entry(stage.clone()).or_default();
+                e.0 += keys;
+                e.1.extend(top.iter().cloned());
+            }
+        }
+        // A key lives on one worker, so the top keys of the whole are among
+        // the top keys of the parts.
+        for (_, top) in aggregates.values_mut() {
+            top.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+            top.truncate(TOP_KEYS);
+        }
+        View {
+            records_in: parts.iter().map(|p| p.records_in).sum(),
+            records_out: parts.iter().map(|p| p.records_out).sum(),
+            skipped: parts.iter().map(|p| p.skipped).sum(),
+            batches: parts.iter().map(|p| p.batches).max().unwrap_or(0),
+            stages,
+            aggregates,
+        }
+    }
+}
+
 /// The summary printed at the end of a run.
 pub fn render_summary(r: &RunReport) -> String {
     let mut s = String::new();
-    let cluster = if r.processes > 1 {
+    let whole = !r.cluster.is_empty();
+    let cluster = if whole {
         format!(
-            ", process {} of {} ({} workers here)",
+            ", {} processes × {} workers (the whole cluster, from process 0)",
+            r.processes, r.workers
+        )
+    } else if r.processes > 1 {
+        format!(
+            ", process {} of {} ({} workers here; process 0 prints the whole cluster's summary)",
             r.process, r.processes, r.workers
         )
     } else {
@@ -185,6 +323,7 @@ pub fn render_summary(r: &RunReport) -> String {
             if r.workers == 1 { "" } else { "s" }
         )
     };
+    let v = View::of(r);
     let _ = writeln!(s, "{} — run {}{}", r.dataflow, r.run_id, cluster);
     let _ = writeln!(s, "input: {}", r.input);
     if let Some(reason) = r.stopped {
@@ -194,21 +333,45 @@ pub fn render_summary(r: &RunReport) -> String {
             reason.describe()
         );
     }
+    let rate = v.records_in as f64 / r.elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(
         s,
         "{} in, {} out, {} skipped; {} of {}; {:.3} s; {:.0} records/s",
-        counted(r.records_in, "record"),
-        r.records_out,
-        r.skipped,
-        counted(r.batches, "batch"),
+        counted(v.records_in, "record"),
+        v.records_out,
+        v.skipped,
+        counted(v.batches, "batch"),
         r.batch_size,
         r.elapsed.as_secs_f64(),
-        r.records_per_sec()
+        rate
     );
-    if r.stages.is_empty() {
+    if whole {
+        for p in &r.cluster {
+            let _ = writeln!(
+                s,
+                "  process {}: {} in, {} out, {} skipped; {}; {:.3} s; {}",
+                p.process,
+                counted(p.records_in, "record"),
+                p.records_out,
+                p.skipped,
+                counted(p.batches, "batch"),
+                p.elapsed_ms / 1e3,
+                p.status
+            );
+        }
+        let missing = r.processes - r.cluster.len();
+        if missing > 0 {
+            let _ = writeln!(
+                s,
+                "  ({} of the {} processes sent no report: their counts are not included)",
+                missing, r.processes
+            );
+        }
+    }
+    if v.stages.is_empty() {
         let _ = writeln!(s, "(metrics off: no per-stage numbers)");
     } else {
-        let width = r
+        let width = v
             .stages
             .iter()
             .map(|st| st.path.len())
@@ -220,7 +383,7 @@ pub fn render_summary(r: &RunReport) -> String {
             "\n{:width$}  {:8}  {:>10}  {:>10}  {:>12}  {:>12}",
             "stage", "kind", "in", "out", "busy", "busiest wkr"
         );
-        for st in &r.stages {
+        for st in &v.stages {
             let _ = writeln!(
                 s,
                 "{:width$}  {:8}  {:>10}  {:>10}  {:>12}  {:>12}",
@@ -250,29 +413,18 @@ pub fn render_summary(r: &RunReport) -> String {
             red.value
         );
     }
-    let mut by_stage: BTreeMap<&str, Vec<&AggregateUpdate>> = BTreeMap::new();
-    for a in &r.aggregates {
-        by_stage.entry(a.stage.as_str()).or_default().push(a);
-    }
-    for (stage, mut keys) in by_stage {
-        keys.sort_by(|a, b| b.value.sum.cmp(&a.value.sum).then(a.key.cmp(&b.key)));
+    for (stage, (keys, top)) in &v.aggregates {
         let _ = writeln!(
             s,
-            "\naggregate {stage}: {} keys{}",
-            keys.len(),
-            if keys.len() > 10 {
-                " (top 10 by sum)"
+            "\naggregate {stage}: {keys} keys{}",
+            if *keys > TOP_KEYS as u64 {
+                format!(" (top {TOP_KEYS} by sum)")
             } else {
-                ""
+                String::new()
             }
         );
-        for a in keys.iter().take(10) {
-            let v = a.value;
-            let _ = writeln!(
-                s,
-                "  {}  count {}  sum {}  min {}  max {}",
-                a.key, v.count, v.sum, v.min, v.max
-            );
+        for (key, count, sum, min, max) in top {
+            let _ = writeln!(s, "  {key}  count {count}  sum {sum}  min {min}  max {max}");
         }
     }
     if let Some(d) = &r.delivery {

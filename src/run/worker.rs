@@ -202,6 +202,16 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         sender.send(Rows::Reductions(fresh));
     };
 
+    // Steps the worker, telling the stall watchdog when the frontier moved.
+    let mut seen_frontier = None;
+    let mut step = |worker: &mut Worker| {
+        worker.step_or_park(Some(PARK));
+        let now = probe.with_frontier(|f| f.first().copied());
+        if now != seen_frontier {
+            seen_frontier = now;
+            shared.progress.activity.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     match shared.plan.open(index, peers) {
         Err(e) => shared.supervisor.fail(Failure::Input(e)),
         Ok(mut source) => {
@@ -225,6 +235,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                     .progress
                     .batches
                     .fetch_max(epoch + 1, Ordering::Relaxed);
+                shared.progress.activity.fetch_add(1, Ordering::Relaxed);
                 if let Some(latency) = &mut latency {
                     latency.entered(epoch, row_ctx.clock.now_us(), n);
                     fed.push(epoch);
@@ -237,7 +248,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                 worker.step();
                 let wait_for = (epoch + 1).saturating_sub(IN_FLIGHT);
                 while probe.less_than(&wait_for) && !shared.supervisor.has_failed() {
-                    worker.step_or_park(Some(PARK));
+                    step(worker);
                 }
                 let frontier = probe.with_frontier(|f| f.first().copied());
                 flush(
@@ -256,11 +267,11 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         latency.close();
     }
     while !probe.done() && !shared.supervisor.has_failed() {
-        worker.step_or_park(Some(PARK));
+        step(worker);
     }
     // Sinks (reduce combiners) may still hold batches the probe has passed.
     while worker.has_dataflows() && !shared.supervisor.has_failed() {
-        worker.step_or_park(Some(PARK));
+        step(worker);
     }
     flush(
         None,
@@ -283,5 +294,13 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     report.stages = stages.map(|s| s.borrow().totals()).unwrap_or_default();
     report.reductions = ctx.reductions().borrow().clone();
     report.aggregates = ctx.aggregates().borrow().clone();
+    if shared.supervisor.has_failed() {
+        // Timely steps a worker until its dataflows complete once this
+        // function returns, parking without a deadline: after a failure
+        // (a stalled or lost peer) they never would. Drop them instead.
+        for id in worker.installed_dataflows() {
+            worker.drop_dataflow(id);
+        }
+    }
     report
 }
