@@ -41,11 +41,41 @@ pub struct PartReport {
     pub batches: u64,
     pub elapsed_ms: f64,
     pub status: String,
-    /// `(path, kind, in, out, busy ns summed, busiest worker's busy ns, batches)`.
-    pub stages: Vec<(String, String, u64, u64, u64, u64, u64)>,
-    /// Per aggregate stage: `(stage, keys here, the top keys by sum as
-    /// (key, count, sum, min, max))`.
-    pub aggregates: Vec<(String, u64, Vec<(String, i64, i64, i64, i64)>)>,
+    pub stages: Vec<StagePart>,
+    pub aggregates: Vec<AggregatePart>,
+}
+
+/// One stage's work in one process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StagePart {
+    pub path: String,
+    pub kind: String,
+    pub input: u64,
+    pub output: u64,
+    /// Busy time summed over the process's workers.
+    pub busy_ns: u64,
+    /// The busiest worker's busy time.
+    pub busy_max_ns: u64,
+    pub batches: u64,
+}
+
+/// One aggregate stage's keys in one process: how many, and the top ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AggregatePart {
+    pub stage: String,
+    pub keys: u64,
+    /// The keys with the largest sums, largest first.
+    pub top: Vec<KeyTotal>,
+}
+
+/// A key's final aggregate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyTotal {
+    pub key: String,
+    pub count: i64,
+    pub sum: i64,
+    pub min: i64,
+    pub max: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

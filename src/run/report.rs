@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use super::control::PartReport;
+use super::control::{AggregatePart, KeyTotal, PartReport, StagePart};
 use super::progress::Counters;
 use super::worker::{Shared, WorkerReport};
 use crate::metrics::stage::StageKind;
@@ -177,16 +177,14 @@ impl RunReport {
             stages: self
                 .stages
                 .iter()
-                .map(|s| {
-                    (
-                        s.path.clone(),
-                        s.kind.as_str().to_string(),
-                        s.input,
-                        s.output,
-                        s.busy.as_nanos() as u64,
-                        s.busy_max.as_nanos() as u64,
-                        s.batches,
-                    )
+                .map(|s| StagePart {
+                    path: s.path.clone(),
+                    kind: s.kind.as_str().to_string(),
+                    input: s.input,
+                    output: s.output,
+                    busy_ns: s.busy.as_nanos() as u64,
+                    busy_max_ns: s.busy_max.as_nanos() as u64,
+                    batches: s.batches,
                 })
                 .collect(),
             aggregates: by_stage
@@ -197,12 +195,19 @@ impl RunReport {
                     let top = keys
                         .iter()
                         .take(TOP_KEYS)
-                        .map(|a| {
-                            let v = a.value;
-                            (a.key.clone(), v.count, v.sum, v.min, v.max)
+                        .map(|a| KeyTotal {
+                            key: a.key.clone(),
+                            count: a.value.count,
+                            sum: a.value.sum,
+                            min: a.value.min,
+                            max: a.value.max,
                         })
                         .collect();
-                    (stage.to_string(), n, top)
+                    AggregatePart {
+                        stage: stage.to_string(),
+                        keys: n,
+                        top,
+                    }
                 })
                 .collect(),
         }
@@ -239,7 +244,7 @@ struct View {
     batches: u64,
     stages: Vec<StageSummary>,
     /// Per aggregate stage: keys in all, and the top keys by sum.
-    aggregates: BTreeMap<String, (u64, Vec<(String, i64, i64, i64, i64)>)>,
+    aggregates: BTreeMap<String, AggregatePart>,
 }
 
 impl View {
@@ -253,16 +258,15 @@ impl View {
 
     fn merge(parts: &[PartReport]) -> View {
         let mut stages: Vec<StageSummary> = Vec::new();
-        let mut aggregates: BTreeMap<String, (u64, Vec<(String, i64, i64, i64, i64)>)> =
-            BTreeMap::new();
+        let mut aggregates: BTreeMap<String, AggregatePart> = BTreeMap::new();
         for part in parts {
-            for (path, kind, input, output, busy, busy_max, batches) in &part.stages {
-                let at = match stages.iter().position(|s| &s.path == path) {
+            for p in &part.stages {
+                let at = match stages.iter().position(|s| s.path == p.path) {
                     Some(i) => i,
                     None => {
                         stages.push(StageSummary {
-                            path: path.clone(),
-                            kind: StageKind::from_name(kind).unwrap_or(StageKind::Map),
+                            path: p.path.clone(),
+                            kind: StageKind::from_name(&p.kind).unwrap_or(StageKind::Map),
                             input: 0,
                             output: 0,
                             busy: Duration::ZERO,
@@ -273,23 +277,24 @@ impl View {
                     }
                 };
                 let st = &mut stages[at];
-                st.input += input;
-                st.output += output;
-                st.busy += Duration::from_nanos(*busy);
-                st.busy_max = st.busy_max.max(Duration::from_nanos(*busy_max));
-                st.batches = st.batches.max(*batches);
+                st.input += p.input;
+                st.output += p.output;
+                st.busy += Duration::from_nanos(p.busy_ns);
+                st.busy_max = st.busy_max.max(Duration::from_nanos(p.busy_max_ns));
+                st.batches = st.batches.max(p.batches);
             }
-            for (stage, keys, top) in &part.aggregates {
-                let e = aggregates.entry(stage.clone()).or_default();
-                e.0 += keys;
-                e.1.extend(top.iter().cloned());
+            for a in &part.aggregates {
+                let e = aggregates.entry(a.stage.clone()).or_default();
+                e.keys += a.keys;
+                e.top.extend(a.top.iter().cloned());
             }
         }
         // A key lives on one worker, so the top keys of the whole are among
         // the top keys of the parts.
-        for (_, top) in aggregates.values_mut() {
-            top.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-            top.truncate(TOP_KEYS);
+        for a in aggregates.values_mut() {
+            a.top
+                .sort_by(|x, y| y.sum.cmp(&x.sum).then(x.key.cmp(&y.key)));
+            a.top.truncate(TOP_KEYS);
         }
         View {
             records_in: parts.iter().map(|p| p.records_in).sum(),
@@ -413,18 +418,23 @@ pub fn render_summary(r: &RunReport) -> String {
             red.value
         );
     }
-    for (stage, (keys, top)) in &v.aggregates {
+    for (stage, a) in &v.aggregates {
         let _ = writeln!(
             s,
-            "\naggregate {stage}: {keys} keys{}",
-            if *keys > TOP_KEYS as u64 {
+            "\naggregate {stage}: {} keys{}",
+            a.keys,
+            if a.keys > TOP_KEYS as u64 {
                 format!(" (top {TOP_KEYS} by sum)")
             } else {
                 String::new()
             }
         );
-        for (key, count, sum, min, max) in top {
-            let _ = writeln!(s, "  {key}  count {count}  sum {sum}  min {min}  max {max}");
+        for k in &a.top {
+            let _ = writeln!(
+                s,
+                "  {}  count {}  sum {}  min {}  max {}",
+                k.key, k.count, k.sum, k.min, k.max
+            );
         }
     }
     if let Some(d) = &r.delivery {
