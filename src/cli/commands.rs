@@ -128,14 +128,23 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         output: output.clone(),
         errors: RecordErrors {
             policy: args.on_error,
-            dead_letter,
+            dead_letter: dead_letter.clone(),
+            personal_data: dataflow.personal_data(),
         },
         metrics,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         args: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         flush_wait: Duration::from_secs(10),
     };
-    let report = dataflow.run(&config)?;
+    let result = dataflow.run(&config);
+    // The dead-letter file replaces an older one only when the run succeeded.
+    if let Some(d) = &dead_letter {
+        match &result {
+            Ok(_) => d.finish()?,
+            Err(_) => d.discard(),
+        }
+    }
+    let report = result?;
     let summary = render_summary(&report);
     // Records on stdout keep stdout for records alone.
     if output.as_deref() == Some(std::path::Path::new("<stdout>")) {

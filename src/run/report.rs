@@ -46,6 +46,8 @@ pub struct RunReport {
     pub aggregates: Vec<AggregateUpdate>,
     /// What the sidecar delivered; `None` with `--metrics off`.
     pub delivery: Option<DeliveryReport>,
+    /// Where skipped records were kept (`--dead-letter`).
+    pub dead_letter: Option<String>,
 }
 
 impl RunReport {
@@ -112,6 +114,10 @@ impl RunReport {
             reductions,
             aggregates,
             delivery: None,
+            dead_letter: shared
+                .plan
+                .dead_letter()
+                .map(|d| d.path().display().to_string()),
         }
     }
 
@@ -153,6 +159,14 @@ pub fn render_summary(r: &RunReport) -> String {
         r.elapsed.as_secs_f64(),
         r.records_per_sec()
     );
+    if let Some(path) = &r.dead_letter {
+        let _ = writeln!(
+            s,
+            "{} bad record{} skipped → {path} (holds raw input, mode 0600)",
+            r.skipped,
+            if r.skipped == 1 { "" } else { "s" }
+        );
+    }
     if r.stages.is_empty() {
         let _ = writeln!(s, "(metrics off: no per-stage numbers)");
     } else {
