@@ -22,6 +22,8 @@ pub static DATAFLOW: Definition<MableEvent, Conversion> = Definition {
     name: "conversions",
     about: "full shop events: drop bots/backend, hash personal data, revenue per shop and currency, payloads per ad platform",
     pipeline,
+    // `cdas` holds names, e-mails and addresses in clear text.
+    personal_data: true,
 };
 
 /// The event name that is a purchase.

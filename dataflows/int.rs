@@ -8,6 +8,7 @@ pub static DATAFLOW: Definition<i64, i64> = Definition {
     name: "int",
     about: "integers: double, keep multiples of 3, fan out ×3, sum per batch",
     pipeline,
+    personal_data: false,
 };
 
 /// The pipeline.

@@ -13,6 +13,7 @@ pub static DATAFLOW: Definition<MableEvent, MableEvent> = Definition {
     name: "mable_event",
     about: "shop events: stamp and price, add audit copies, keep price > 500, max price per batch",
     pipeline,
+    personal_data: false,
 };
 
 /// The reduce's result: the batch's most expensive event.

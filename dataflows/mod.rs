@@ -28,6 +28,9 @@ pub trait Dataflow: Sync {
     fn about(&self) -> &'static str;
     /// Whether it can make its records with no input file (`--size N` alone).
     fn generates_input(&self) -> bool;
+    /// Whether its records carry personal data. Then nothing it reports
+    /// about bad input quotes an input value (see `--on-error`).
+    fn personal_data(&self) -> bool;
     /// Its stage graph.
     fn stages(&self) -> Vec<StageNode>;
     /// Runs it.
@@ -39,6 +42,8 @@ pub struct Definition<R, O> {
     pub name: &'static str,
     pub about: &'static str,
     pub pipeline: fn(&Params) -> Pipeline<R, O>,
+    /// Its records carry personal data (names, e-mails, addresses).
+    pub personal_data: bool,
 }
 
 impl<R: SourceRecord, O: Record> Dataflow for Definition<R, O> {
@@ -51,13 +56,23 @@ impl<R: SourceRecord, O: Record> Dataflow for Definition<R, O> {
     fn generates_input(&self) -> bool {
         R::generate(0, 0).is_some()
     }
+    fn personal_data(&self) -> bool {
+        self.personal_data
+    }
     fn stages(&self) -> Vec<StageNode> {
         (self.pipeline)(&Params { seed: 0, now: 0 })
             .stages()
             .to_vec()
     }
     fn run(&self, config: &RunConfig) -> Result<RunReport, RunError> {
-        crate::run::run(self.name, std::sync::Arc::new(self.pipeline), config)
+        let mut errors = config.errors.clone();
+        errors.personal_data |= self.personal_data;
+        crate::run::run_with_errors(
+            self.name,
+            std::sync::Arc::new(self.pipeline),
+            config,
+            errors,
+        )
     }
 }
 

@@ -13,6 +13,7 @@ pub static DATAFLOW: Definition<TestStruct, TestStruct> = Definition {
     name: "test_struct",
     about: "10-field structs: add 10, keep value > 1000, duplicate, total per batch",
     pipeline,
+    personal_data: false,
 };
 
 /// The reduce's result: the batch's total value and record count.

@@ -18,6 +18,7 @@ use crate::input::ErrorPolicy;
 ///   mable-pipeline -w 8 testdata/mable_event.json
 ///   mable-pipeline --dataflow int --size 1000000 -w 2
 ///   mable-pipeline --size 1000000 --output out.ndjson testdata/mable_event.json
+///   zcat events.ndjson.gz | mable-pipeline -w 4 -      (`-` reads standard input)
 ///   mable-pipeline -w 2 -n 2 -p 0 --hostfile hosts.txt events.ndjson   (and -p 1 on the other host)
 #[derive(Debug, Parser)]
 #[command(
@@ -79,7 +80,8 @@ pub struct RunArgs {
     /// The input: a JSON array or NDJSON file (its records, exactly), or a file
     /// holding a single JSON object — a template, cycled with fresh ids to
     /// --size records (default 1,000,000; --size 1 runs it once). `-` reads
-    /// standard input. Without INPUT, every shipped dataflow generates --size
+    /// standard input; it, a pipe or a FIFO is read once and its records dealt
+    /// to the workers (in a cluster, only process 0 reads it). Without INPUT, every shipped dataflow generates --size
     /// records (default 1,000,000): int and test_struct the seed's values,
     /// mable_event and conversions minimal events (id, name, time, a cart)
     /// like the Go generator's; `list` says which can.
@@ -143,7 +145,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = ErrorPolicy::Fail, value_name = "POLICY")]
     pub on_error: ErrorPolicy,
 
-    /// With --on-error skip: write each skipped record here (NDJSON with file, line, error, record).
+    /// With --on-error skip: write each skipped record here (NDJSON with file, line, error,
+    /// record). It holds raw input, so it is private (mode 0600), and it replaces an older
+    /// file only when the run succeeds.
     #[arg(long, value_name = "FILE")]
     pub dead_letter: Option<PathBuf>,
 

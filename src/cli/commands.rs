@@ -154,7 +154,8 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         output: output.clone(),
         errors: RecordErrors {
             policy: args.on_error,
-            dead_letter,
+            dead_letter: dead_letter.clone(),
+            personal_data: dataflow.personal_data(),
         },
         metrics,
         progress: !args.quiet && std::io::stderr().is_terminal(),
@@ -162,7 +163,15 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         flush_wait: Duration::from_secs(10),
         stop,
     };
-    let report = match dataflow.run(&config) {
+    let result = dataflow.run(&config);
+    // The dead-letter file replaces an older one only when the run succeeded.
+    if let Some(d) = &dead_letter {
+        match &result {
+            Ok(_) => d.finish()?,
+            Err(_) => d.discard(),
+        }
+    }
+    let report = match result {
         Ok(report) => report,
         Err(RunError::Connect(ConnectError::Interrupted)) => {
             eprintln!("interrupted while the processes were connecting");

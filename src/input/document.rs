@@ -2,20 +2,23 @@
 //! several in a row. Such files are small or unsplittable, so global worker
 //! 0 streams them and the other workers read nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::error::describe_json_error;
-use super::{BatchSource, InputError, RecordErrors};
+use super::describe::describe;
+use super::error::{BadRecords, Verdict};
+use super::format::BOM;
+use super::{BatchSource, InputError};
 use crate::pipeline::Epoch;
 use crate::record::SourceRecord;
 
 pub(crate) struct DocumentSource {
-    path: PathBuf,
+    /// The input's name in messages.
+    name: String,
     bytes: Option<Vec<u8>>,
     offset: usize,
     batch_size: usize,
     epoch: Epoch,
-    errors: RecordErrors,
+    errors: BadRecords,
     skipped: u64,
 }
 
@@ -24,22 +27,43 @@ impl DocumentSource {
         path: &Path,
         index: usize,
         batch_size: usize,
-        errors: RecordErrors,
+        errors: BadRecords,
     ) -> Result<DocumentSource, InputError> {
         let bytes = if index == 0 {
             Some(std::fs::read(path).map_err(|e| InputError::open(path, e))?)
         } else {
             None
         };
-        Ok(DocumentSource {
-            path: path.to_path_buf(),
+        Ok(DocumentSource::from_bytes(
+            path.display().to_string(),
             bytes,
-            offset: 0,
+            batch_size,
+            errors,
+        ))
+    }
+
+    /// A document already read (from a stream); `None` for the workers
+    /// that read nothing.
+    pub(crate) fn from_bytes(
+        name: String,
+        bytes: Option<Vec<u8>>,
+        batch_size: usize,
+        errors: BadRecords,
+    ) -> DocumentSource {
+        // A byte-order mark is not part of the document.
+        let offset = match &bytes {
+            Some(b) if b.starts_with(BOM) => BOM.len(),
+            _ => 0,
+        };
+        DocumentSource {
+            name,
+            bytes,
+            offset,
             batch_size: batch_size.max(1),
             epoch: 0,
             errors,
             skipped: 0,
-        })
+        }
     }
 }
 
@@ -60,14 +84,21 @@ impl<R: SourceRecord> BatchSource<R> for DocumentSource {
                 None => break,
                 Some(Ok(r)) => out.push(r),
                 Some(Err(e)) => {
-                    let line = bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64
+                    // serde_json counts lines from where this call began.
+                    let line = bytes[..self.offset].iter().filter(|&&b| b == b'\n').count() as u64
                         + e.line() as u64;
-                    let reason = describe_json_error(&e, &bytes[start..], true);
-                    let raw = bytes[start..].to_vec();
-                    self.errors.bad_record(&self.path, line, reason, &raw)?;
+                    let raw = &bytes[start..];
+                    let reason = describe::<R>(&e, raw, true, self.errors.personal_data());
+                    let verdict =
+                        self.errors
+                            .report(start as u64, &self.name, line, reason, raw)?;
                     // A damaged document cannot be resynchronised: skip the rest.
-                    self.skipped += 1;
                     self.offset = bytes.len();
+                    if verdict == Verdict::Stop {
+                        out.clear();
+                        return Ok(None);
+                    }
+                    self.skipped += 1;
                     let epoch = self.epoch;
                     self.epoch += 1;
                     return Ok(Some(epoch));

@@ -1,9 +1,11 @@
 //! Bad input: errors that name the file, line and problem, and the skip mode
 //! that counts bad records and keeps them in a dead-letter file.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::dead_letter::DeadLetter;
+use super::earliest::Earliest;
 
 /// Something wrong with the input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,6 +35,11 @@ pub enum InputError {
     )]
     NeedsInput,
 
+    #[error(
+        "{path}: --size cycles the input's records on every process, so in a cluster (-n > 1) INPUT must be a regular file, not standard input or a pipe"
+    )]
+    StreamInCluster { path: String },
+
     #[error("cannot write the dead-letter file {path}: {reason}")]
     DeadLetter { path: String, reason: String },
 }
@@ -56,121 +63,90 @@ pub enum ErrorPolicy {
     Skip,
 }
 
-/// A file of skipped records, one JSON object per line:
-/// `{"file": …, "line": …, "error": …, "record": …}`. Shared by all workers
-/// of a process; written only when a record is bad, never on the hot path.
-#[derive(Debug)]
-pub struct DeadLetter {
-    path: PathBuf,
-    out: Mutex<std::io::BufWriter<std::fs::File>>,
-}
-
-impl DeadLetter {
-    /// Creates (truncates) `path`.
-    pub fn create(path: &Path) -> Result<DeadLetter, InputError> {
-        let file = std::fs::File::create(path).map_err(|e| InputError::DeadLetter {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok(DeadLetter {
-            path: path.to_path_buf(),
-            out: Mutex::new(std::io::BufWriter::new(file)),
-        })
-    }
-
-    fn write(&self, file: &str, line: u64, error: &str, raw: &[u8]) -> Result<(), InputError> {
-        let entry = serde_json::json!({
-            "file": file,
-            "line": line,
-            "error": error,
-            "record": String::from_utf8_lossy(raw),
-        });
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        serde_json::to_writer(&mut *out, &entry)
-            .map_err(std::io::Error::from)
-            .and_then(|_| out.write_all(b"\n"))
-            .and_then(|_| out.flush())
-            .map_err(|e| InputError::DeadLetter {
-                path: self.path.display().to_string(),
-                reason: e.to_string(),
-            })
-    }
-}
-
 /// The run's policy for bad records, handed to every source.
 #[derive(Debug, Clone, Default)]
 pub struct RecordErrors {
     pub policy: ErrorPolicy,
     pub dead_letter: Option<Arc<DeadLetter>>,
+    /// The dataflow's records carry personal data: error messages name the
+    /// file, line, field and expected type but never quote an input value.
+    /// A dataflow that declares personal data sets this for every run of it.
+    pub personal_data: bool,
 }
 
-impl RecordErrors {
-    /// Handles a bad record: an error in fail mode, a dead-letter entry
-    /// (and `Ok`, for the caller to count) in skip mode.
-    pub fn bad_record(
+/// What a source does after reporting a bad record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Skipped and counted (`--on-error skip`): go on.
+    Skipped,
+    /// Fail mode: the record is the run's error candidate; stop feeding.
+    Stop,
+}
+
+/// A source's handle on the run's bad-record handling: the policy, and the
+/// process-wide slot where fail mode keeps the earliest bad record found.
+#[derive(Debug, Clone)]
+pub(crate) struct BadRecords {
+    pub(crate) errors: RecordErrors,
+    pub(crate) earliest: Arc<Earliest>,
+}
+
+impl BadRecords {
+    /// Whether messages must not quote input values.
+    pub(crate) fn personal_data(&self) -> bool {
+        self.errors.personal_data
+    }
+
+    /// The key of the earliest bad record any worker found in fail mode:
+    /// records before it must still be checked, records after it need not
+    /// be read. One atomic load; sources ask once per batch.
+    #[inline]
+    pub(crate) fn posted(&self) -> Option<u64> {
+        self.earliest.posted()
+    }
+
+    /// Handles a bad record at `key` (its position in the input, in the
+    /// source's own order): in fail mode it becomes a candidate for the
+    /// run's error and the source stops; in skip mode it is written to the
+    /// dead-letter file (if any) for the caller to count.
+    pub(crate) fn report(
         &self,
-        path: &Path,
+        key: u64,
+        path: &str,
         line: u64,
         reason: String,
         raw: &[u8],
-    ) -> Result<(), InputError> {
-        let file = path.display().to_string();
-        match self.policy {
-            ErrorPolicy::Fail => Err(InputError::Record {
-                path: file,
-                line,
-                reason,
-            }),
+    ) -> Result<Verdict, InputError> {
+        match self.errors.policy {
+            ErrorPolicy::Fail => {
+                let error = InputError::Record {
+                    path: path.to_string(),
+                    line,
+                    reason,
+                };
+                self.earliest.post(key, error);
+                Ok(Verdict::Stop)
+            }
             ErrorPolicy::Skip => {
-                tracing::debug!(%file, line, %reason, "skipping bad record");
-                match &self.dead_letter {
-                    Some(d) => d.write(&file, line, &reason, raw),
-                    None => Ok(()),
+                tracing::debug!(file = %path, line, %reason, "skipping bad record");
+                if let Some(d) = &self.errors.dead_letter {
+                    d.write(path, line, &reason, raw)?;
                 }
+                Ok(Verdict::Skipped)
             }
         }
     }
-}
 
-/// A readable reason for a record serde_json could not parse.
-pub(crate) fn describe_json_error(
-    e: &serde_json::Error,
-    raw: &[u8],
-    is_last_unterminated: bool,
-) -> String {
-    if let Err(u) = std::str::from_utf8(raw) {
-        return format!(
-            "not valid UTF-8 (byte {} of the record)",
-            u.valid_up_to() + 1
-        );
-    }
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Eof if is_last_unterminated => format!(
-            "truncated last line: the file ends in the middle of a JSON value ({})",
-            strip_position(e)
-        ),
-        Category::Eof => format!("incomplete JSON value: {}", strip_position(e)),
-        Category::Syntax => format!(
-            "malformed JSON: {} at column {}",
-            strip_position(e),
-            e.column()
-        ),
-        Category::Data => format!(
-            "wrong field or type: {} at column {}",
-            strip_position(e),
-            e.column()
-        ),
-        Category::Io => format!("read error: {e}"),
-    }
-}
-
-/// serde_json appends "at line L column C"; for one-record parses the line is
-/// meaningless, so the position is reported separately.
-fn strip_position(e: &serde_json::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    /// Handles damage that cannot be skipped (an array that never closes):
+    /// in fail mode a candidate like any bad record at `key`, in skip mode
+    /// the run's error at once.
+    pub(crate) fn structure(&self, key: u64, error: InputError) -> Result<(), InputError> {
+        match self.errors.policy {
+            ErrorPolicy::Fail => {
+                self.earliest.post(key, error);
+                Ok(())
+            }
+            ErrorPolicy::Skip => Err(error),
+        }
     }
 }

@@ -27,13 +27,13 @@ impl Format {
     }
 }
 
-const SAMPLE: usize = 64 * 1024;
+pub(crate) const SAMPLE: usize = 64 * 1024;
+
+/// A UTF-8 byte-order mark, skipped where a file starts with one.
+pub(crate) const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Detects the format of `path` from its first bytes; returns it with the
 /// file's length and an estimate of its record count.
-///
-/// A file whose first non-blank line is a complete JSON value is NDJSON; a
-/// file starting with `[` is an array; anything else is a document.
 pub fn detect(path: &Path) -> Result<(Format, u64, u64), InputError> {
     let mut file = std::fs::File::open(path).map_err(|e| InputError::open(path, e))?;
     let meta = file.metadata().map_err(|e| InputError::open(path, e))?;
@@ -46,27 +46,51 @@ pub fn detect(path: &Path) -> Result<(Format, u64, u64), InputError> {
         .take(SAMPLE as u64)
         .read_to_end(&mut sample)
         .map_err(|e| InputError::open(path, e))?;
-    let body = sample.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&sample);
-    let Some(first) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
-        return Err(InputError::Empty {
-            path: path.display().to_string(),
-        });
+    let format = match detect_sample(&sample, true) {
+        Some(f) => f,
+        None => {
+            return Err(InputError::Empty {
+                path: path.display().to_string(),
+            });
+        }
     };
+    let body = sample.strip_prefix(BOM).unwrap_or(&sample);
+    let estimate = match format {
+        Format::Array => {
+            let elements = body.iter().filter(|&&b| b == b'{').count().max(1) as u64;
+            estimate(len, body.len() as u64, elements)
+        }
+        Format::Ndjson => {
+            let lines = memchr::memchr_iter(b'\n', body).count().max(1) as u64;
+            estimate(len, body.len() as u64, lines)
+        }
+        Format::Document => 1,
+    };
+    Ok((format, len, estimate))
+}
+
+/// The format of an input that starts with `sample`, or `None` when the
+/// sample is blank. `complete` says the sample is the whole input or at
+/// least [`SAMPLE`] bytes of it; otherwise `None` also means "read more".
+///
+/// A sample whose first non-blank line is a complete JSON value is NDJSON;
+/// one starting with `[` is an array; anything else is a document.
+pub(crate) fn detect_sample(sample: &[u8], complete: bool) -> Option<Format> {
+    let body = sample.strip_prefix(BOM).unwrap_or(sample);
+    let first = body.iter().position(|b| !b.is_ascii_whitespace())?;
     if body[first] == b'[' {
-        let elements = body.iter().filter(|&&b| b == b'{').count().max(1) as u64;
-        return Ok((
-            Format::Array,
-            len,
-            estimate(len, body.len() as u64, elements),
-        ));
+        return Some(Format::Array);
     }
-    let line_end = memchr::memchr(b'\n', &body[first..]).map_or(body.len(), |i| first + i);
+    let line_end = match memchr::memchr(b'\n', &body[first..]) {
+        Some(i) => first + i,
+        None if complete => body.len(),
+        None => return None,
+    };
     let line = &body[first..line_end];
     if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
-        let lines = memchr::memchr_iter(b'\n', body).count().max(1) as u64;
-        return Ok((Format::Ndjson, len, estimate(len, body.len() as u64, lines)));
+        return Some(Format::Ndjson);
     }
-    Ok((Format::Document, len, 1))
+    Some(Format::Document)
 }
 
 fn estimate(len: u64, sampled: u64, seen: u64) -> u64 {

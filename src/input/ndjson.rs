@@ -6,9 +6,11 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::error::describe_json_error;
+use super::describe::describe;
+use super::error::{BadRecords, Verdict};
+use super::format::BOM;
 use super::parse::parse_record;
-use super::{BatchSource, InputError, RecordErrors, share};
+use super::{BatchSource, Fill, InputError, share};
 use crate::pipeline::Epoch;
 use crate::record::SourceRecord;
 
@@ -33,8 +35,10 @@ pub(crate) struct NdjsonSource {
     start: u64,
     per_worker: usize,
     epoch: Epoch,
-    errors: RecordErrors,
+    errors: BadRecords,
     skipped: u64,
+    /// Ended: exhausted, or stopped in fail mode.
+    stopped: bool,
 }
 
 impl NdjsonSource {
@@ -44,7 +48,7 @@ impl NdjsonSource {
         index: usize,
         peers: usize,
         per_worker: usize,
-        errors: RecordErrors,
+        errors: BadRecords,
     ) -> Result<NdjsonSource, InputError> {
         let mut file = std::fs::File::open(path).map_err(|e| InputError::open(path, e))?;
         let (lo, hi) = share(len, index, peers);
@@ -52,12 +56,23 @@ impl NdjsonSource {
             line_start_at_or_after(&mut file, lo, len).map_err(|e| InputError::open(path, e))?;
         let end =
             line_start_at_or_after(&mut file, hi, len).map_err(|e| InputError::open(path, e))?;
-        file.seek(SeekFrom::Start(start))
+        // A byte-order mark is not part of the first line.
+        let mut first_byte = start;
+        if start == 0 && len >= BOM.len() as u64 {
+            let mut head = [0u8; 3];
+            file.seek(SeekFrom::Start(0))
+                .and_then(|_| file.read_exact(&mut head))
+                .map_err(|e| InputError::open(path, e))?;
+            if head == BOM {
+                first_byte = BOM.len() as u64;
+            }
+        }
+        file.seek(SeekFrom::Start(first_byte))
             .map_err(|e| InputError::open(path, e))?;
         Ok(NdjsonSource {
             path: path.to_path_buf(),
             file,
-            next_read: start,
+            next_read: first_byte,
             end,
             buf: vec![0; BUF],
             pos: 0,
@@ -70,7 +85,13 @@ impl NdjsonSource {
             epoch: 0,
             errors,
             skipped: 0,
+            stopped: false,
         })
+    }
+
+    /// Absolute offset of the next unread line.
+    fn position(&self) -> u64 {
+        self.next_read - (self.filled - self.pos) as u64
     }
 
     /// Moves unread bytes to the front and reads more of the share.
@@ -108,10 +129,9 @@ impl NdjsonSource {
     }
 }
 
-impl<R: SourceRecord> BatchSource<R> for NdjsonSource {
-    fn next_batch(&mut self, out: &mut Vec<R>) -> Result<Option<Epoch>, InputError> {
-        out.clear();
-        let mut exhausted = false;
+impl NdjsonSource {
+    /// Reads this worker's next `per_worker` records into `out`.
+    fn fill<R: SourceRecord>(&mut self, out: &mut Vec<R>) -> Result<Fill, InputError> {
         while out.len() < self.per_worker {
             let (line_end, terminated) =
                 match memchr::memchr(b'\n', &self.buf[self.pos..self.filled]) {
@@ -119,13 +139,11 @@ impl<R: SourceRecord> BatchSource<R> for NdjsonSource {
                     None => match self.refill().map_err(|e| InputError::open(&self.path, e))? {
                         true => continue,
                         false if self.pos < self.filled => (self.filled, false),
-                        false => {
-                            exhausted = true;
-                            break;
-                        }
+                        false => return Ok(Fill::Exhausted),
                     },
                 };
             self.local_line += 1;
+            let line_start = self.pos;
             let mut line = &self.buf[self.pos..line_end];
             self.pos = if terminated { line_end + 1 } else { line_end };
             if let [rest @ .., b'\r'] = line {
@@ -138,16 +156,56 @@ impl<R: SourceRecord> BatchSource<R> for NdjsonSource {
                 Ok(r) => out.push(r),
                 Err(e) => {
                     let unterminated = !terminated && self.at_file_end;
-                    let reason = describe_json_error(&e, line, unterminated);
+                    let reason = describe::<R>(&e, line, unterminated, self.errors.personal_data());
                     let raw = line.to_vec();
+                    let key = self.next_read - (self.filled - line_start) as u64;
                     let line_no = self.line_number();
-                    self.errors.bad_record(&self.path, line_no, reason, &raw)?;
-                    self.skipped += 1;
+                    let path = self.path.display().to_string();
+                    match self.errors.report(key, &path, line_no, reason, &raw)? {
+                        Verdict::Skipped => self.skipped += 1,
+                        Verdict::Stop => return Ok(Fill::Stopped),
+                    }
                 }
             }
         }
-        if exhausted && out.is_empty() {
+        Ok(Fill::Batch)
+    }
+
+    /// Another worker posted a bad record at byte `limit` (fail mode):
+    /// checks this share's records before it, without feeding them on,
+    /// posting the first bad one.
+    fn check_until<R: SourceRecord>(&mut self, mut limit: u64) -> Result<(), InputError> {
+        let mut scratch: Vec<R> = Vec::new();
+        while self.position() < limit {
+            scratch.clear();
+            if self.fill(&mut scratch)? != Fill::Batch {
+                break;
+            }
+            limit = self.errors.posted().unwrap_or(limit);
+        }
+        Ok(())
+    }
+}
+
+impl<R: SourceRecord> BatchSource<R> for NdjsonSource {
+    fn next_batch(&mut self, out: &mut Vec<R>) -> Result<Option<Epoch>, InputError> {
+        out.clear();
+        if self.stopped {
             return Ok(None);
+        }
+        if let Some(limit) = self.errors.posted() {
+            self.stopped = true;
+            self.check_until::<R>(limit)?;
+            return Ok(None);
+        }
+        match self.fill(out)? {
+            Fill::Batch => {}
+            Fill::Exhausted if !out.is_empty() => self.stopped = true,
+            Fill::Exhausted | Fill::Stopped => {
+                out.clear();
+                self.stopped = true;
+                return Ok(None);
+            }
         }
         let epoch = self.epoch;
         self.epoch += 1;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::dataflows::Params;
 use crate::failure::{Failure, Supervisor, WaitResult, watch_panics};
-use crate::input::{InputError, InputPlan, InputSpec, RecordErrors};
+use crate::input::{InputError, InputPlan, InputSpec, RecordErrors, Workers};
 use crate::metrics::clock::Clock;
 use crate::metrics::rows::{Rows, RunRow};
 use crate::pipeline::{Pipeline, PipelineError, StageNode};
@@ -123,6 +123,17 @@ pub fn run<R: SourceRecord, O: Record>(
     pipeline: PipelineFactory<R, O>,
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
+    run_with_errors(dataflow, pipeline, config, config.errors.clone())
+}
+
+/// [`run`] with the input's bad-record handling given apart from `config`
+/// (a dataflow adds its declaration that records carry personal data).
+pub(crate) fn run_with_errors<R: SourceRecord, O: Record>(
+    dataflow: &'static str,
+    pipeline: PipelineFactory<R, O>,
+    config: &RunConfig,
+    errors: RecordErrors,
+) -> Result<RunReport, RunError> {
     let unix_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -135,12 +146,12 @@ pub fn run<R: SourceRecord, O: Record>(
         p.stages().to_vec()
     };
     config.cluster.validate()?;
-    let plan = InputPlan::<R>::plan(
-        &config.input,
-        config.batch_size,
-        config.cluster.peers(),
-        config.errors.clone(),
-    )?;
+    let workers = Workers {
+        threads: config.cluster.threads,
+        processes: config.cluster.processes,
+        process: config.cluster.process,
+    };
+    let plan = InputPlan::<R>::plan(&config.input, config.batch_size, workers, errors)?;
     let fingerprint = fingerprint(dataflow, &stages, config, plan.batch_size);
     let allocators =
         config
@@ -264,7 +275,9 @@ pub fn run<R: SourceRecord, O: Record>(
         _ => {
             let joined = runner.join().unwrap_or_default();
             let mut ok = Vec::new();
-            let mut err = supervisor.failure();
+            let mut err = supervisor
+                .failure()
+                .or_else(|| shared.plan.unreported_error().map(Failure::Input));
             for r in joined {
                 match r {
                     Ok(r) => ok.push(r),

@@ -54,6 +54,8 @@ pub struct RunReport {
     /// On process 0 of a cluster: every process's account, its own first.
     /// Empty elsewhere, and for a single process.
     pub cluster: Vec<PartReport>,
+    /// Where skipped records were kept (`--dead-letter`).
+    pub dead_letter: Option<String>,
 }
 
 impl RunReport {
@@ -120,6 +122,10 @@ impl RunReport {
             reductions,
             aggregates,
             delivery: None,
+            dead_letter: shared
+                .plan
+                .dead_letter()
+                .map(|d| d.path().display().to_string()),
             stopped: None,
             cluster: Vec::new(),
         }
@@ -154,6 +160,10 @@ impl RunReport {
             delivery: None,
             stopped: None,
             cluster: Vec::new(),
+            dead_letter: shared
+                .plan
+                .dead_letter()
+                .map(|d| d.path().display().to_string()),
         }
     }
 
@@ -350,6 +360,14 @@ pub fn render_summary(r: &RunReport) -> String {
         r.elapsed.as_secs_f64(),
         rate
     );
+    if let Some(path) = &r.dead_letter {
+        let _ = writeln!(
+            s,
+            "{} bad record{} skipped → {path} (holds raw input, mode 0600)",
+            r.skipped,
+            if r.skipped == 1 { "" } else { "s" }
+        );
+    }
     if whole {
         for p in &r.cluster {
             let _ = writeln!(
