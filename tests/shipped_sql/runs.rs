@@ -56,7 +56,13 @@ pub fn single(dir: &Path, args: &[&str]) -> Run {
 pub fn cluster(dir: &Path, n: usize, args: &[&str]) -> Run {
     let outs = cli::run_cluster(dir, n, args);
     let summaries: Vec<String> = outs.iter().map(|o| stdout_of(o, args)).collect();
-    from_summaries(dir, &summaries)
+    // Process 0's summary covers the whole cluster; the others say so.
+    for s in &summaries[1..] {
+        assert!(s.contains("process 0 prints the whole cluster's summary"), "{s}");
+    }
+    let run = from_summaries(dir, &summaries[..1]);
+    assert_eq!(run.processes, n as u64, "{}", summaries[0]);
+    run
 }
 
 /// The first number in `s`.
@@ -78,9 +84,18 @@ fn add_summary(run: &mut Run, summary: &str) {
     let (id, rest) = rest.split_once(',').expect("header: run id, workers");
     run.dataflow = dataflow.trim().to_string();
     run.id = id.trim().to_string();
-    let workers_here = rest.split_once('(').map_or(rest, |(_, w)| w).trim_start();
-    run.workers += number(workers_here);
-    run.processes += 1;
+    // "…, 3 processes × 2 workers (the whole cluster, from process 0)"
+    match rest.split_once(" processes × ") {
+        Some((processes, workers)) => {
+            run.processes += number(processes);
+            run.workers += number(processes) * number(workers);
+        }
+        None => {
+            let workers_here = rest.split_once('(').map_or(rest, |(_, w)| w).trim_start();
+            run.workers += number(workers_here);
+            run.processes += 1;
+        }
+    }
     // "20000 records in, 9923 out, 0 skipped; …"
     let totals = summary
         .lines()
