@@ -111,7 +111,7 @@ fn ok(out: &Output) -> String {
 fn counts(summary: &str) -> (u64, u64) {
     let line = summary
         .lines()
-        .find(|l| l.contains(" records in, "))
+        .find(|l| l.contains(" in, ") && l.contains(" record"))
         .unwrap_or_else(|| panic!("no counts in:\n{summary}"));
     let n: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
