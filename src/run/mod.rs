@@ -22,7 +22,7 @@ use crate::metrics::rows::{Rows, RunRow};
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::record::{Record, SourceRecord};
 use crate::sink::Sink;
-use crate::sink::sidecar::Sidecar;
+use crate::sink::sidecar::{DeliveryReport, Sidecar};
 
 /// Makes a run's sink from its run id.
 pub type SinkFactory = Box<dyn Fn(&str) -> Box<dyn Sink> + Send + Sync>;
@@ -251,13 +251,16 @@ pub fn run<R: SourceRecord, O: Record>(
 
     let mut report = RunReport::new(&run_id, dataflow, &shared, worker_reports, end);
     if let Some(sidecar) = sidecar {
+        // Settle every row first, so the run's own row can say what became of them.
+        let before = sidecar.flush(config.flush_wait / 2);
         sidecar.sender().send(Rows::Runs(vec![run_row(
             &report,
             config,
             &shared,
             failure.as_ref(),
+            &before,
         )]));
-        report.delivery = Some(sidecar.shutdown(config.flush_wait));
+        report.delivery = Some(sidecar.shutdown(config.flush_wait / 2));
     }
     match failure {
         Some(f) => Err(RunError::Failed(f)),
@@ -289,6 +292,7 @@ fn run_row(
     config: &RunConfig,
     shared: &worker::Shared<impl SourceRecord, impl Record>,
     failure: Option<&Failure>,
+    rows: &DeliveryReport,
 ) -> RunRow {
     let start_us = shared.clock.unix_us(shared.clock.start());
     RunRow {
@@ -312,6 +316,11 @@ fn run_row(
         error: failure.map(|f| f.to_string()).unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         host: gethostname::gethostname().to_string_lossy().into_owned(),
+        metric_rows_produced: rows.produced,
+        metric_rows_delivered: rows.delivered,
+        metric_rows_spooled: rows.spooled,
+        metric_rows_failed: rows.failed,
+        metric_rows_dropped: rows.dropped,
         insert_id: String::new(),
     }
 }
