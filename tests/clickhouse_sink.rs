@@ -4,6 +4,8 @@
 
 #[path = "clickhouse_sink/fixtures.rs"]
 mod fixtures;
+#[path = "clickhouse_sink/gate.rs"]
+mod gate;
 #[path = "clickhouse_sink/proxy.rs"]
 mod proxy;
 mod support;
@@ -15,10 +17,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fixtures::{batches, config, metrics, one_of_each};
+use gate::{Gate, Mode};
 use mable_pipeline::metrics::rows::Table;
 use mable_pipeline::sink::clickhouse::{ClickHouseSink, SinkError};
 use mable_pipeline::sink::spool::{self, Spool, replay};
-use mable_pipeline::sink::{Chunk, Outcome, Sink};
+use mable_pipeline::sink::{Chunk, Outcome};
 use proxy::LostReplyProxy;
 use support::clickhouse::ClickHouseServer;
 
@@ -65,14 +68,12 @@ fn connect_creates_schema_and_delivers_every_table() {
             .query("SELECT status, elapsed_ms, toUnixTimestamp(started_at) FROM m1.pipeline_runs"),
         "ok\t0.098\t1700000000\n"
     );
-    let stats = sink.stats();
-    assert_eq!(
-        (
-            stats.delivered_rows,
-            stats.spooled_rows,
-            stats.rejected_rows
-        ),
-        (9, 0, 0)
+    let counts = sink.ledger().counts();
+    assert_eq!((counts.delivered, counts.spooled, counts.failed), (9, 0, 0));
+    assert!(
+        sink.schema_problems().is_empty(),
+        "{:?}",
+        sink.schema_problems()
     );
     // Connecting again to an existing schema is fine.
     ClickHouseSink::connect(config(&server.http_url(), "m1", spool.path())).unwrap();
@@ -127,12 +128,12 @@ fn server_killed_mid_delivery_loses_and_duplicates_nothing() {
         outcomes.contains(&Outcome::Spooled),
         "the kill should have made the sink spool"
     );
-    let stats = sink.stats();
+    let counts = sink.ledger().counts();
     let spooled = outcomes.iter().filter(|o| **o == Outcome::Spooled).count();
-    eprintln!("{spooled} of {} chunks spooled; {stats:?}", outcomes.len());
-    assert_eq!(stats.rejected_rows, 0);
-    assert_eq!(stats.still_spooled(), 0, "{stats:?}");
-    assert_eq!(stats.delivered_rows, produced);
+    eprintln!("{spooled} of {} chunks spooled; {counts:?}", outcomes.len());
+    assert_eq!(counts.failed, 0);
+    assert_eq!(counts.spooled, 0, "{counts:?}");
+    assert_eq!(counts.delivered, produced);
     assert!(spool::list(spool.path()).unwrap().is_empty());
     let report = replay(spool.path(), &mut sink).unwrap();
     assert_eq!((report.chunks_delivered, report.remaining), (0, 0));
@@ -173,7 +174,7 @@ fn lost_reply_after_a_landed_insert_does_not_duplicate() {
         1,
         "the proxy should have cut the insert's reply"
     );
-    assert!(sink.stats().retries >= 1);
+    assert!(sink.retries() >= 1);
     assert_eq!(
         count(&server, "SELECT count() FROM m3.pipeline_metrics"),
         500
@@ -181,7 +182,7 @@ fn lost_reply_after_a_landed_insert_does_not_duplicate() {
 
     // The same chunk again from a spool (as after a crash before its file was
     // deleted): found by its insert_id, not sent again.
-    let mut sp = Spool::open(spool.path()).unwrap();
+    let sp = Spool::open(spool.path()).unwrap();
     sp.push(&chunk).unwrap();
     let report = replay(spool.path(), &mut sink).unwrap();
     assert_eq!(
@@ -230,7 +231,7 @@ fn wrong_password_spools_then_replay_delivers_exactly_once() {
         assert_eq!(sink.deliver(chunk), Outcome::Spooled);
     }
     sink.finish(Instant::now() + Duration::from_secs(3));
-    assert_eq!(sink.stats().still_spooled(), 50);
+    assert_eq!(sink.ledger().counts().spooled, 50);
     assert_eq!(spool::list(spool.path()).unwrap().len(), 5);
 
     let mut good = config(&server.http_url(), "m4", spool.path());
@@ -263,32 +264,198 @@ fn wrong_password_spools_then_replay_delivers_exactly_once() {
 }
 
 #[test]
-fn data_error_is_rejected_without_retry_or_spool() {
+fn a_table_with_another_schema_is_named_at_connect_and_its_rows_spooled() {
     let server = ClickHouseServer::start();
     server.query("CREATE DATABASE m5");
-    server.query("CREATE TABLE m5.pipeline_batches (run_id String, batch_id UInt32) ENGINE = MergeTree ORDER BY batch_id");
+    server.query("CREATE TABLE m5.pipeline_batches (run_id String, batch_id String) ENGINE = MergeTree ORDER BY batch_id");
     let spool = tempfile::tempdir().unwrap();
     let mut sink = ClickHouseSink::connect(config(&server.http_url(), "m5", spool.path())).unwrap();
 
-    let outcome = sink.deliver(&Chunk::new("r5-p0-000000".into(), batches("r5", 4)));
-    let Outcome::Rejected(msg) = outcome else {
-        panic!("expected a rejection, got {outcome:?}");
-    };
-    assert!(msg.contains("Code: "), "{msg}");
-    eprintln!("rejected: {msg}");
-    let stats = sink.stats();
-    assert_eq!(
-        (stats.rejected_rows, stats.spooled_rows, stats.retries),
-        (4, 0, 0)
+    let problems = sink.schema_problems();
+    eprintln!("{problems:?}");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("m5.pipeline_batches: "),
+        "{problems:?}"
     );
-    assert!(!sink.is_spooling());
-    assert!(spool::list(spool.path()).unwrap().is_empty());
+    for what in [
+        "missing columns dataflow String, worker_id UInt32",
+        "column batch_id is String, expected UInt32",
+    ] {
+        assert!(problems[0].contains(what), "{what} in {problems:?}");
+    }
+    // Nothing is sent to it (RowBinary into the wrong types could store
+    // garbage): its rows wait in the spool, nothing counts as failed.
+    let outcome = sink.deliver(&Chunk::new("r5-p0-000000".into(), batches("r5", 4)));
+    assert_eq!(outcome, Outcome::Spooled);
+    let counts = sink.ledger().counts();
+    assert_eq!((counts.spooled, counts.failed, sink.retries()), (4, 0, 0));
+    assert!(!sink.is_spooling(), "the server is not away");
+    assert_eq!(spool::list(spool.path()).unwrap().len(), 1);
+    assert_eq!(count(&server, "SELECT count() FROM m5.pipeline_batches"), 0);
     // The other tables still work.
     assert_eq!(
         sink.deliver(&Chunk::new("r5-p0-000001".into(), metrics("r5", 0, 2))),
         Outcome::Delivered
     );
-    assert_eq!(count(&server, "SELECT count() FROM m5.pipeline_batches"), 0);
+    // Replay names the table too, and keeps the file until the table is fixed.
+    let report = replay(spool.path(), &mut sink).unwrap();
+    assert_eq!((report.rejected.len(), report.remaining), (1, 1));
+    assert!(
+        report.rejected[0].1.contains("m5.pipeline_batches"),
+        "{report:?}"
+    );
+
+    server.query("DROP TABLE m5.pipeline_batches");
+    let mut fixed =
+        ClickHouseSink::connect(config(&server.http_url(), "m5", spool.path())).unwrap();
+    assert!(fixed.schema_problems().is_empty());
+    let report = replay(spool.path(), &mut fixed).unwrap();
+    assert_eq!(
+        (report.rows_delivered, report.remaining),
+        (4, 0),
+        "{report:?}"
+    );
+    assert_eq!(count(&server, "SELECT count() FROM m5.pipeline_batches"), 4);
+}
+
+#[test]
+fn rows_refused_mid_run_are_spooled_naming_the_table_and_column() {
+    let server = ClickHouseServer::start();
+    let spool = tempfile::tempdir().unwrap();
+    let mut sink = ClickHouseSink::connect(config(&server.http_url(), "m8", spool.path())).unwrap();
+    // Changed under the running sink: only the server's reply tells.
+    server.query("ALTER TABLE m8.pipeline_batches DROP COLUMN latency_ms");
+    for i in 0..3 {
+        let chunk = Chunk::new(format!("r8-p0-{i:06}"), batches(&format!("r8-{i}"), 4));
+        assert_eq!(sink.deliver(&chunk), Outcome::Spooled);
+    }
+    let counts = sink.ledger().counts();
+    assert_eq!(
+        (counts.spooled, counts.failed, counts.delivered),
+        (12, 0, 0)
+    );
+    assert_eq!(sink.retries(), 0, "a data error is not retried");
+    assert_eq!(counts.errors.len(), 1, "said once: {:?}", counts.errors);
+    let msg = &counts.errors[0];
+    eprintln!("{msg}");
+    for what in [
+        "m8.pipeline_batches",
+        "missing column latency_ms Float64",
+        "metrics replay",
+    ] {
+        assert!(msg.contains(what), "{what} in {msg}");
+    }
+
+    server.query("ALTER TABLE m8.pipeline_batches ADD COLUMN latency_ms Float64");
+    let mut fixed =
+        ClickHouseSink::connect(config(&server.http_url(), "m8", spool.path())).unwrap();
+    let report = replay(spool.path(), &mut fixed).unwrap();
+    assert_eq!(
+        (report.rows_delivered, report.remaining),
+        (12, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        count(&server, "SELECT count() FROM m8.pipeline_batches"),
+        12
+    );
+    assert_eq!(
+        count(&server, "SELECT count() FROM m8.pipeline_batches FINAL"),
+        12
+    );
+}
+
+/// Spools five chunks through a gate that refuses everything, then lets the
+/// sink come back with `half_way` set up to fail the drain.
+fn spool_five_then_come_back(
+    server: &ClickHouseServer,
+    db: &str,
+    spool: &std::path::Path,
+    half_way: impl FnOnce(&Gate),
+) -> (ClickHouseSink, Gate) {
+    let gate = Gate::start(server.http_port);
+    let mut sink = ClickHouseSink::connect(config(&gate.url(), db, spool)).unwrap();
+    gate.set(Mode::Refuse);
+    for i in 0..5 {
+        let chunk = Chunk::new(format!("{db}-p0-{i:06}"), metrics(db, i * 100, 100));
+        assert_eq!(sink.deliver(&chunk), Outcome::Spooled);
+    }
+    assert_eq!(spool::list(spool).unwrap().len(), 5);
+    half_way(&gate);
+    std::thread::sleep(mable_pipeline::sink::clickhouse::REPROBE_EVERY);
+    sink.finish(Instant::now() + Duration::from_secs(5));
+    (sink, gate)
+}
+
+/// The server comes back, the sink starts draining its spool, and the server
+/// fails again on the first insert: the spool must still hold every chunk.
+#[test]
+fn a_second_outage_mid_drain_loses_nothing() {
+    let server = ClickHouseServer::start();
+    let spool = tempfile::tempdir().unwrap();
+    let (mut sink, gate) = spool_five_then_come_back(&server, "m9", spool.path(), |gate| {
+        gate.set(Mode::CutInserts)
+    });
+    assert_eq!(
+        spool::list(spool.path()).unwrap().len(),
+        5,
+        "a chunk whose delivery failed must stay in the spool"
+    );
+    let counts = sink.ledger().counts();
+    assert_eq!((counts.delivered, counts.spooled), (0, 500), "{counts:?}");
+
+    gate.set(Mode::Pass);
+    sink.finish(Instant::now() + Duration::from_secs(30));
+    let counts = sink.ledger().counts();
+    assert_eq!(
+        (counts.delivered, counts.spooled, counts.failed),
+        (500, 0, 0),
+        "{counts:?}"
+    );
+    assert!(spool::list(spool.path()).unwrap().is_empty());
+    assert_eq!(
+        count(&server, "SELECT count() FROM m9.pipeline_metrics"),
+        500
+    );
+    assert_eq!(
+        count(&server, "SELECT count() FROM m9.pipeline_metrics FINAL"),
+        500
+    );
+}
+
+/// The server is back but refuses the spooled rows (the table changed): the
+/// files stay for a replay once the table is fixed.
+#[test]
+fn a_refusal_mid_drain_keeps_the_spooled_rows() {
+    let server = ClickHouseServer::start();
+    let spool = tempfile::tempdir().unwrap();
+    let (sink, _gate) = spool_five_then_come_back(&server, "m10", spool.path(), |gate| {
+        server.query("ALTER TABLE m10.pipeline_metrics DROP COLUMN busy_ns");
+        gate.set(Mode::Pass);
+    });
+    assert_eq!(spool::list(spool.path()).unwrap().len(), 5);
+    let counts = sink.ledger().counts();
+    assert_eq!(
+        (counts.delivered, counts.spooled, counts.failed),
+        (0, 500, 0),
+        "{counts:?}"
+    );
+    assert!(counts.errors[0].contains("busy_ns"), "{counts:?}");
+
+    server.query("ALTER TABLE m10.pipeline_metrics ADD COLUMN busy_ns UInt64");
+    let mut fixed =
+        ClickHouseSink::connect(config(&server.http_url(), "m10", spool.path())).unwrap();
+    let report = replay(spool.path(), &mut fixed).unwrap();
+    assert_eq!(
+        (report.rows_delivered, report.remaining),
+        (500, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        count(&server, "SELECT count() FROM m10.pipeline_metrics"),
+        500
+    );
 }
 
 #[test]
@@ -320,7 +487,7 @@ fn corrupt_spool_files_are_reported_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("000000000000-c-0.chunk.json");
     std::fs::write(&bad, b"{ not json").unwrap();
-    let mut sp = Spool::open(dir.path()).unwrap();
+    let sp = Spool::open(dir.path()).unwrap();
     sp.push(&Chunk::new("c-1".into(), batches("c", 1))).unwrap();
     // Nothing listens there: the good chunk cannot go, the bad one is reported.
     let port = TcpListener::bind("127.0.0.1:0")

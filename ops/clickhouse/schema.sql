@@ -41,7 +41,21 @@ CREATE TABLE IF NOT EXISTS {db}.pipeline_metrics (
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (dataflow, run_id, stage_path, batch_id, worker_id);
 
--- One row per (run, process): what ran, how it ended.
+-- One row per (run, process): what ran, how it ended, and what became of the
+-- process's metric rows of every other table (produced = delivered + spooled +
+-- failed + dropped), counted once they were settled just before this row.
+--
+-- The metric_rows_* columns were added after the table's first release. For a
+-- table that predates them the binary adds them when it connects (it reads
+-- system.columns first, because ClickHouse 18.16 cannot parse ADD COLUMN IF
+-- NOT EXISTS and this file must run unchanged there). On a current server the
+-- equivalent, for an existing deployment, is:
+--   ALTER TABLE {db}.pipeline_runs
+--     ADD COLUMN IF NOT EXISTS metric_rows_produced UInt64,
+--     ADD COLUMN IF NOT EXISTS metric_rows_delivered UInt64,
+--     ADD COLUMN IF NOT EXISTS metric_rows_spooled UInt64,
+--     ADD COLUMN IF NOT EXISTS metric_rows_failed UInt64,
+--     ADD COLUMN IF NOT EXISTS metric_rows_dropped UInt64
 CREATE TABLE IF NOT EXISTS {db}.pipeline_runs (
     run_id       String,
     dataflow     String,
@@ -63,6 +77,11 @@ CREATE TABLE IF NOT EXISTS {db}.pipeline_runs (
     error        String,
     version      String,
     host         String,
+    metric_rows_produced  UInt64,
+    metric_rows_delivered UInt64,
+    metric_rows_spooled   UInt64,
+    metric_rows_failed    UInt64,
+    metric_rows_dropped   UInt64,
     insert_id    String
 ) ENGINE = ReplacingMergeTree(end_us)
 PARTITION BY toYYYYMM(started_at)

@@ -8,7 +8,9 @@ use anyhow::bail;
 use super::args::ClickHouseArgs;
 use crate::run::MetricsTarget;
 use crate::sink::Sink;
-use crate::sink::clickhouse::{ClickHouseConfig, ClickHouseSink, validate_identifier};
+use crate::sink::clickhouse::{
+    BackgroundSink, ClickHouseConfig, ClickHouseSink, validate_identifier,
+};
 use crate::sink::spool::replay as replay_spool;
 
 /// Where a run spools rows ClickHouse could not take.
@@ -28,8 +30,9 @@ fn config(url: &str, database: &str, spool: PathBuf) -> ClickHouseConfig {
 }
 
 /// The metrics target for `--clickhouse-url`: connects (creating the database
-/// and tables) before the run starts; an unreachable server or refused
-/// credentials are reported and the run goes on, spooling its rows.
+/// and tables, checking existing ones) before the run starts; an unreachable
+/// server, refused credentials or a table with another schema are reported
+/// once, here, and the run goes on, spooling the rows it cannot send.
 pub(super) fn clickhouse_target(
     url: &str,
     database: &str,
@@ -46,7 +49,7 @@ pub(super) fn clickhouse_target(
             r.rows_delivered,
             spool.display(),
             r.rows_already_present,
-            r.remaining + r.rejected.len() + r.corrupt.len()
+            r.remaining + r.busy
         );
     }
     if let Some(e) = error {
@@ -56,7 +59,17 @@ pub(super) fn clickhouse_target(
             dir = spool.display()
         );
     }
-    let slot: Mutex<Option<Box<dyn Sink>>> = Mutex::new(Some(Box::new(sink)));
+    let problems = sink.schema_problems();
+    if !problems.is_empty() {
+        eprintln!(
+            "warning: rows for these ClickHouse tables will wait in {dir} instead of being sent:\n  {}\n  \
+             fix the tables (ALTER TABLE, or drop them to have them re-created), then run \
+             `mable-pipeline metrics replay {dir}`",
+            problems.join("\n  "),
+            dir = spool.display()
+        );
+    }
+    let slot: Mutex<Option<Box<dyn Sink>>> = Mutex::new(Some(Box::new(BackgroundSink::new(sink))));
     Ok(MetricsTarget::Custom(Box::new(move |_run_id| {
         slot.lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -90,17 +103,20 @@ pub(super) fn replay(dir: &Path, ch: &ClickHouseArgs) -> anyhow::Result<()> {
         report.corrupt.len(),
         report.remaining
     );
+    if report.busy > 0 {
+        println!(
+            "  {} chunks were being delivered by another process (a run or replay) and were left to it",
+            report.busy
+        );
+    }
     for (path, why) in report.rejected.iter().chain(&report.corrupt) {
         eprintln!("  {}: {why}", path.display());
     }
     if let Some(e) = report.stopped {
         bail!("replay stopped: {e}");
     }
-    if report.remaining > 0 || !report.rejected.is_empty() || !report.corrupt.is_empty() {
-        bail!(
-            "{} chunks were not delivered (see above)",
-            report.remaining + report.rejected.len() + report.corrupt.len()
-        );
+    if report.remaining > 0 {
+        bail!("{} chunks were not delivered (see above)", report.remaining);
     }
     Ok(())
 }

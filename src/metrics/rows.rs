@@ -36,6 +36,11 @@ pub struct StageMetricRow {
 }
 
 /// What ran and how it ended, one row per process of a run (`pipeline_runs`).
+///
+/// The `metric_rows_*` counts are this process's rows of every other table
+/// (this row excluded), as they stood once all of them were settled just
+/// before this row was sent: `produced = delivered + spooled + failed +
+/// dropped`. Rows spooled then and replayed later stay counted as spooled here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Row)]
 pub struct RunRow {
     pub run_id: String,
@@ -58,6 +63,11 @@ pub struct RunRow {
     pub error: String,
     pub version: String,
     pub host: String,
+    pub metric_rows_produced: u64,
+    pub metric_rows_delivered: u64,
+    pub metric_rows_spooled: u64,
+    pub metric_rows_failed: u64,
+    pub metric_rows_dropped: u64,
     pub insert_id: String,
 }
 

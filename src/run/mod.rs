@@ -26,7 +26,7 @@ use crate::metrics::rows::{Rows, RunRow};
 use crate::pipeline::{Pipeline, PipelineError, StageNode};
 use crate::record::{Record, SourceRecord};
 use crate::sink::Sink;
-use crate::sink::sidecar::Sidecar;
+use crate::sink::sidecar::{DeliveryReport, Sidecar};
 
 /// Makes a run's sink from its run id.
 pub type SinkFactory = Box<dyn Fn(&str) -> Box<dyn Sink> + Send + Sync>;
@@ -308,13 +308,16 @@ pub(crate) fn run_with_errors<R: SourceRecord, O: Record>(
         }
     }
     if let Some(sidecar) = sidecar {
+        // Settle every row first, so the run's own row can say what became of them.
+        let before = sidecar.flush(config.flush_wait / 2);
         sidecar.sender().send(Rows::Runs(vec![run_row(
             &report,
             config,
             &shared,
             failure.as_ref(),
+            &before,
         )]));
-        report.delivery = Some(sidecar.shutdown(config.flush_wait));
+        report.delivery = Some(sidecar.shutdown(config.flush_wait / 2));
     }
     match failure {
         Some(f) => Err(RunError::Failed(f)),
@@ -376,6 +379,7 @@ fn run_row(
     config: &RunConfig,
     shared: &worker::Shared<impl SourceRecord, impl Record>,
     failure: Option<&Failure>,
+    rows: &DeliveryReport,
 ) -> RunRow {
     let start_us = shared.clock.unix_us(shared.clock.start());
     let (status, error) = match (failure, report.stopped) {
@@ -404,6 +408,11 @@ fn run_row(
         error,
         version: env!("CARGO_PKG_VERSION").to_string(),
         host: gethostname::gethostname().to_string_lossy().into_owned(),
+        metric_rows_produced: rows.produced,
+        metric_rows_delivered: rows.delivered,
+        metric_rows_spooled: rows.spooled,
+        metric_rows_failed: rows.failed,
+        metric_rows_dropped: rows.dropped,
         insert_id: String::new(),
     }
 }

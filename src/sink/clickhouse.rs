@@ -1,14 +1,22 @@
 //! The ClickHouse sink: the official `clickhouse` crate over HTTP, with
-//! retries, a disk spool for when the server stays away, and exactly-once
-//! delivery.
+//! retries, a disk spool for when the server stays away or falls behind, and
+//! exactly-once delivery.
+//!
+//! [`ClickHouseSink`] does the work, one chunk at a time, blocking while it
+//! retries; `metrics replay` uses it directly. During a run the sidecar talks
+//! to a [`BackgroundSink`], which runs it on a thread of its own and spills
+//! chunks to the spool when that thread is behind, so a slow or absent server
+//! never holds up the sidecar (see [`background`]).
 //!
 //! # Delivery guarantee
 //!
-//! Every row of a chunk that [`ClickHouseSink::deliver`] accepts ends up in its
-//! table exactly once: it is delivered now, delivered later from the spool
-//! (when the server comes back during the run, or by `metrics replay`), or
-//! reported as rejected. Zero rows lost, zero duplicated, even when the
-//! server dies in the middle of an insert. It rests on three facts:
+//! Every row of a chunk handed to the sink ends up in its table exactly once,
+//! or waits in the spool for `metrics replay`: it is delivered now, delivered
+//! later from the spool (when the server comes back during the run, or by
+//! replay), or kept in the spool because the server cannot take it as it is
+//! (a table with another schema). Only when the spool itself cannot be
+//! written is a chunk counted failed. Zero rows lost, zero duplicated, even
+//! when the server dies in the middle of an insert. It rests on four facts:
 //!
 //! 1. A chunk is one `INSERT` of at most a few thousand rows (far below
 //!    `max_insert_block_size`), which MergeTree stores as one part per
@@ -22,17 +30,20 @@
 //!    connection, a timeout, a lost reply), and before every send from the
 //!    spool, the sink asks `SELECT count() ... WHERE insert_id = '…'`: all rows
 //!    there means delivered, nothing is sent; none means (re)send. Some but not
-//!    all cannot come from a single-part insert, so that chunk is rejected with
-//!    a message rather than risk duplicates.
+//!    all cannot come from a single-part insert, so that chunk stays in the
+//!    spool with a message rather than risk duplicates.
 //! 3. The insert's `query_id` is its `insert_id`, so an earlier attempt that is
 //!    still running on the server is seen (`system.processes`) and waited for
 //!    before the count, and a duplicate send while it runs is refused by the
 //!    server (`Code: 216`).
+//! 4. A spooled chunk is sent only by whoever holds the claim on its file
+//!    (see [`super::spool`]), and its file is deleted only after its rows are
+//!    known to be in ClickHouse; so a run draining its spool and any number of
+//!    replays never send one chunk at the same time.
 //!
 //! As belt and braces the tables are `ReplacingMergeTree` on a deterministic
-//! key, so a duplicate that slipped through anyway (say, the same chunk sent
-//! by two replays running at once) disappears at merge time; `FINAL` shows the
-//! merged view at once.
+//! key, so a duplicate that slipped through anyway disappears at merge time;
+//! `FINAL` shows the merged view at once.
 //!
 //! # When the server is away
 //!
@@ -41,65 +52,107 @@
 //! out, or the credentials are refused (a replay with the right ones can
 //! deliver later), the chunk goes to the [`super::spool`] and the sink
 //! enters "server away" mode: later chunks are spooled at once and the server
-//! is re-probed at most every [`REPROBE_EVERY`]. When it answers again the sink
-//! first drains what it spooled, in order, then delivers normally. A reply
-//! with a `Code:` that is about the data (type mismatch, unknown column) is
-//! never retried: the chunk is [`Outcome::Rejected`].
+//! is re-probed at most every [`REPROBE_EVERY`]. Once it answers, chunks go to
+//! it again, and what was spooled is drained when the sink has nothing newer
+//! to send, and at the end of the run.
+//!
+//! # When the server refuses the rows
+//!
+//! At connect the sink compares each existing table's columns with
+//! schema.sql's (see [`schema`]) and adds the columns a later version
+//! added. A table that still differs is named with what differs, and its rows
+//! go to the spool without being sent — RowBinary into a column of another
+//! type may store garbage rather than fail. A reply with a `Code:` about the
+//! data (unknown column, type mismatch) is never retried: the chunk goes to
+//! the spool, the message names the table and what differs, and later chunks
+//! for that table are spooled at once. Replay delivers them once the table is
+//! fixed.
 //!
 //! 18.16 needs `.with_validation(false)` (no `RowBinaryWithNamesAndTypes`)
 //! and `.with_database(db)` with bare table names, because the crate quotes
 //! `db.table` as a single identifier.
 
+pub mod background;
 mod config;
 mod error;
+pub mod schema;
 mod transport;
 
-pub use config::{ClickHouseConfig, SinkStats, StatsHandle, schema_statements};
+pub use background::BackgroundSink;
+pub use config::ClickHouseConfig;
 pub use error::{SinkError, validate_identifier};
-pub use transport::Attempt;
+pub use schema::{Difference, schema_statements};
+pub use transport::{Attempt, StopBy};
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::spool::{self, Spool};
-use super::{Chunk, Outcome, Sink};
+use super::spool::{Claim, Spool, Take};
+use super::{Chunk, Ledger, Outcome};
+use crate::metrics::rows::Table;
+use error::Failure;
+use schema::Column;
 use transport::Conn;
 
 /// Least time between probes while the server is away, so a dead server
-/// costs the sidecar one quick request every so often, not one per chunk.
+/// costs the sink one quick request every so often, not one per chunk.
 pub const REPROBE_EVERY: Duration = Duration::from_secs(2);
 /// How long a probe waits for an answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Delivers chunks to ClickHouse; see the module docs for the guarantee.
+/// A chunk this sink (or the sidecar on its behalf) put in the spool, to
+/// drain later in the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spooled {
+    pub path: PathBuf,
+    pub table: Table,
+    pub rows: u64,
+}
+
+/// What one step of draining the spool did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Nothing of this sink's is left to drain.
+    Empty,
+    /// One chunk handled: delivered, or left in the spool for replay (its
+    /// table refuses rows, or another process holds it).
+    Progress,
+    /// The server could not be reached; the chunk stays first in line.
+    Stalled,
+}
+
+/// Delivers chunks to ClickHouse, blocking while it retries; see the module
+/// docs for the guarantee. Counts go to its [`Ledger`].
 pub struct ClickHouseSink {
     cfg: ClickHouseConfig,
     conn: Conn,
     schema: Vec<String>,
     schema_ready: bool,
+    /// Tables rows are not sent to, with why: they differ from what this
+    /// version writes, or the server refused rows for them.
+    unusable: BTreeMap<Table, String>,
     /// `Some(next_probe)` while the server is away; `Some(None)` never
     /// re-probes (a bad config: only `metrics replay` can deliver the rows).
     away: Option<Option<Instant>>,
-    spool: Option<Spool>,
-    /// Files this sink spooled and has not drained yet, oldest first.
-    spooled: VecDeque<PathBuf>,
-    stats: StatsHandle,
+    spool: Arc<Spool>,
+    /// Spooled chunks to drain during the run, oldest first.
+    spooled: VecDeque<Spooled>,
+    ledger: Ledger,
 }
 
 impl ClickHouseSink {
     /// Connects, checking that the server answers and accepts the
-    /// credentials, and creates the database and tables.
+    /// credentials, creates the database and tables, adds columns a later
+    /// version added, and notes tables that differ (see [`schema_problems`](Self::schema_problems)).
     pub fn connect(cfg: ClickHouseConfig) -> Result<ClickHouseSink, SinkError> {
         validate_identifier(&cfg.database)?;
         let mut sink = Self::unconnected(cfg)?;
         sink.conn
             .probe(PROBE_TIMEOUT.max(sink.cfg.request_timeout))
-            .map_err(|f| f.into_error())?;
-        sink.conn
-            .create_schema(&sink.schema)
-            .map_err(|f| f.into_error())?;
-        sink.schema_ready = true;
+            .map_err(Failure::into_error)?;
+        sink.prepare_schema().map_err(Failure::into_error)?;
         Ok(sink)
     }
 
@@ -136,24 +189,91 @@ impl ClickHouseSink {
         })?;
         Ok(ClickHouseSink {
             schema: schema_statements(&cfg.database),
+            spool: Arc::new(Spool::new(&cfg.spool_dir)),
             cfg,
             conn,
             schema_ready: false,
+            unusable: BTreeMap::new(),
             away: None,
-            spool: None,
             spooled: VecDeque::new(),
-            stats: StatsHandle::default(),
+            ledger: Ledger::default(),
         })
     }
 
-    /// The counts so far.
-    pub fn stats(&self) -> SinkStats {
-        self.stats.get()
+    /// Creates what is missing, adds columns added later, and notes every
+    /// table that still differs from schema.sql.
+    fn prepare_schema(&mut self) -> Result<(), Failure> {
+        self.conn.create_schema(&self.schema)?;
+        let mut found = self.found_columns()?;
+        let mut added = false;
+        for table in Table::ALL {
+            let name = table.name();
+            let have = found.get(name).map_or(&[][..], Vec::as_slice);
+            for column in Difference::of(name, have).missing {
+                if schema::added_later(name, &column.0) {
+                    // Another process may add it at the same moment; the
+                    // columns are read again below either way.
+                    if let Err(f) = self.conn.add_column(&self.cfg.database, name, &column) {
+                        tracing::debug!(table = name, column = %column.0, error = %f.into_error(), "cannot add a column");
+                    }
+                    added = true;
+                }
+            }
+        }
+        if added {
+            found = self.found_columns()?;
+        }
+        self.unusable.clear();
+        for table in Table::ALL {
+            let have = found.get(table.name()).map_or(&[][..], Vec::as_slice);
+            let d = Difference::of(table.name(), have);
+            if !d.is_empty() {
+                self.unusable.insert(
+                    table,
+                    format!("the table differs from what mable-pipeline writes: {d}"),
+                );
+            }
+        }
+        self.schema_ready = true;
+        Ok(())
     }
 
-    /// A handle to the counts that stays valid after the sink is boxed away.
-    pub fn stats_handle(&self) -> StatsHandle {
-        self.stats.clone()
+    fn found_columns(&self) -> Result<BTreeMap<String, Vec<Column>>, Failure> {
+        let mut by_table: BTreeMap<String, Vec<Column>> = BTreeMap::new();
+        for (table, column) in self.conn.columns(&self.cfg.database)? {
+            by_table.entry(table).or_default().push(column);
+        }
+        Ok(by_table)
+    }
+
+    /// One line per table whose rows cannot be sent because the table differs
+    /// from what this version writes, naming what differs; empty when all is
+    /// well. For showing once, before the run.
+    pub fn schema_problems(&self) -> Vec<String> {
+        self.unusable
+            .iter()
+            .map(|(t, why)| format!("{}.{}: {why}", self.cfg.database, t.name()))
+            .collect()
+    }
+
+    /// The counts this sink records in.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Records into `ledger` from now on (the sidecar's, during a run).
+    pub fn set_ledger(&mut self, ledger: Ledger) {
+        self.ledger = ledger;
+    }
+
+    /// Requests retried after transient failures so far.
+    pub fn retries(&self) -> u64 {
+        self.conn.retries
+    }
+
+    /// A handle that ends this sink's requests by a deadline, from any thread.
+    pub fn stop_by(&self) -> StopBy {
+        self.conn.stop.clone()
     }
 
     /// True while the server is away and chunks go to the spool.
@@ -166,67 +286,164 @@ impl ClickHouseSink {
         &self.cfg.spool_dir
     }
 
+    pub(crate) fn spool(&self) -> Arc<Spool> {
+        self.spool.clone()
+    }
+
+    /// A short description, never with credentials.
+    pub fn describe(&self) -> String {
+        format!("clickhouse {} (db {})", self.conn.url(), self.cfg.database)
+    }
+
+    fn refused(&self, table: Table, detail: String) -> SinkError {
+        SinkError::Refused {
+            url: self.conn.url(),
+            table: format!("{}.{}", self.cfg.database, table.name()),
+            detail,
+        }
+    }
+
+    /// The server's refusal of rows for `table`, with what differs from the
+    /// expected columns where the table can be read.
+    fn explain(&self, table: Table, e: SinkError) -> SinkError {
+        let detail = match e {
+            SinkError::Server { detail, .. } | SinkError::Client { detail, .. } => detail,
+            other => return other,
+        };
+        let differs = self
+            .found_columns()
+            .ok()
+            .map(|f| Difference::of(table.name(), f.get(table.name()).map_or(&[], Vec::as_slice)))
+            .filter(|d| !d.is_empty());
+        match differs {
+            Some(d) => self.refused(
+                table,
+                format!("{detail}; the table differs from what mable-pipeline writes: {d}"),
+            ),
+            None => self.refused(table, detail),
+        }
+    }
+
+    /// Notes a refusal once, and stops sending to its table unless it was
+    /// about one chunk only (some but not all of its rows found).
+    fn note_refusal(&mut self, table: Table, e: &SinkError) {
+        let dir = self.cfg.spool_dir.display();
+        self.ledger.error(format!(
+            "{e}; its rows are kept in {dir}: fix the table, then run `mable-pipeline metrics replay {dir}`"
+        ));
+        if !matches!(e, SinkError::PartialChunk { .. }) {
+            self.unusable.insert(table, e.to_string());
+        }
+    }
+
     /// Delivers a chunk that may already be in ClickHouse (from a spool):
-    /// checks its `insert_id` first, retries within the budget, never spools.
+    /// checks its `insert_id` first, retries within the budget, never spools
+    /// and counts nothing (replay reports for itself).
     pub fn deliver_checked(&mut self, chunk: &Chunk) -> Attempt {
-        if !self.schema_ready {
-            match self
+        if !self.schema_ready
+            && let Err(f) = self
                 .conn
                 .probe(PROBE_TIMEOUT)
-                .and_then(|()| self.conn.create_schema(&self.schema))
-            {
-                Ok(()) => self.schema_ready = true,
-                Err(f) => return Attempt::Unavailable(f.into_error()),
-            }
+                .and_then(|()| self.prepare_schema())
+        {
+            return Attempt::Unavailable(f.into_error());
+        }
+        let table = chunk.rows.table();
+        if let Some(why) = self.unusable.get(&table) {
+            return Attempt::Rejected(self.refused(table, why.clone()));
+        }
+        match self
+            .conn
+            .attempt(chunk, true, Instant::now() + self.cfg.retry_budget)
+        {
+            Attempt::Rejected(e) => Attempt::Rejected(self.explain(table, e)),
+            other => other,
+        }
+    }
+
+    /// Delivers one chunk of the run, blocking for at most the retry budget:
+    /// it is delivered, or spooled (the server is away or refuses it), or —
+    /// only when the spool cannot be written — failed. Records the outcome in
+    /// the ledger.
+    pub fn deliver(&mut self, chunk: &Chunk) -> Outcome {
+        let n = chunk.rows.len() as u64;
+        if n == 0 {
+            return Outcome::Delivered;
+        }
+        let table = chunk.rows.table();
+        if self.unusable.contains_key(&table) || (self.away.is_some() && !self.come_back(false)) {
+            return self.spool_chunk(chunk);
         }
         let attempt = self
             .conn
-            .attempt(chunk, true, Instant::now() + self.cfg.retry_budget);
-        self.count(chunk, &attempt);
-        attempt
-    }
-
-    fn count(&self, chunk: &Chunk, attempt: &Attempt) {
-        let n = chunk.rows.len() as u64;
-        let retries = self.conn.retries;
-        self.stats.update(|s| {
-            s.retries = retries;
-            match attempt {
-                Attempt::Delivered | Attempt::AlreadyPresent => s.delivered_rows += n,
-                Attempt::Rejected(_) => s.rejected_rows += n,
-                Attempt::Unavailable(_) => {}
+            .attempt(chunk, false, Instant::now() + self.cfg.retry_budget);
+        match attempt {
+            Attempt::Delivered | Attempt::AlreadyPresent => {
+                self.ledger.delivered(n);
+                Outcome::Delivered
             }
-        });
+            Attempt::Rejected(e) => {
+                let e = self.explain(table, e);
+                self.note_refusal(table, &e);
+                self.spool_chunk(chunk)
+            }
+            Attempt::Unavailable(e) => {
+                if !self.conn.stop.passed() {
+                    tracing::warn!(error = %e, spool = %self.cfg.spool_dir.display(), "ClickHouse unavailable; spooling metrics until it is back");
+                    self.away = Some(Some(Instant::now() + REPROBE_EVERY));
+                }
+                self.spool_chunk(chunk)
+            }
+        }
     }
 
     fn spool_chunk(&mut self, chunk: &Chunk) -> Outcome {
         let n = chunk.rows.len() as u64;
-        let dir = &self.cfg.spool_dir;
-        let pushed = match &mut self.spool {
-            Some(spool) => spool.push(chunk),
-            None => Spool::open(dir).and_then(|s| self.spool.insert(s).push(chunk)),
-        };
-        match pushed {
+        match self.spool.push(chunk) {
             Ok(path) => {
-                self.spooled.push_back(path);
-                self.stats.update(|s| s.spooled_rows += n);
+                self.spooled.push_back(Spooled {
+                    path,
+                    table: chunk.rows.table(),
+                    rows: n,
+                });
+                self.ledger.spooled(n);
                 Outcome::Spooled
             }
             Err(source) => {
-                self.stats.update(|s| s.rejected_rows += n);
                 let e = SinkError::Spool {
-                    dir: dir.clone(),
+                    dir: self.cfg.spool_dir.clone(),
                     source,
                 };
-                tracing::error!(error = %e, "metric rows lost");
-                Outcome::Rejected(e.to_string())
+                self.ledger.failed(n, e.to_string());
+                Outcome::Failed(e.to_string())
             }
         }
     }
 
-    /// Leaves "server away" mode if it is time to probe (or `force`), the
-    /// server answers, and everything this sink spooled drains before `until`.
-    fn try_come_back(&mut self, until: Instant, force: bool) -> bool {
+    /// Takes on a chunk spooled on this sink's behalf (by the sidecar, while
+    /// this sink was busy), to drain with its own.
+    pub fn adopt(&mut self, spooled: Spooled) {
+        self.spooled.push_back(spooled);
+    }
+
+    /// True when spooled chunks wait and the server is not known to be away.
+    pub fn can_drain(&self) -> bool {
+        self.away.is_none() && !self.spooled.is_empty()
+    }
+
+    /// How long there is nothing to do: until the next probe while away.
+    pub(crate) fn idle_for(&self) -> Duration {
+        match self.away {
+            Some(Some(next)) => next
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(10)),
+            _ => Duration::from_secs(1),
+        }
+    }
+
+    /// Leaves "server away" mode if it is time to probe (or `force`) and the
+    /// server answers; true when the server is not away.
+    pub fn come_back(&mut self, force: bool) -> bool {
         let Some(next_probe) = self.away else {
             return true;
         };
@@ -238,109 +455,107 @@ impl ClickHouseSink {
         }
         let mut ready = self.conn.probe(PROBE_TIMEOUT);
         if ready.is_ok() && !self.schema_ready {
-            ready = self.conn.create_schema(&self.schema);
-            self.schema_ready = ready.is_ok();
+            ready = self.prepare_schema();
         }
-        let back = match ready {
-            Ok(()) => self.drain(until),
+        match ready {
+            Ok(()) => {
+                tracing::info!(url = %self.conn.url(), "ClickHouse is back");
+                self.away = None;
+                true
+            }
             Err(f) => {
                 tracing::debug!(error = %f.into_error(), "ClickHouse still away");
+                self.away = Some(Some(Instant::now() + REPROBE_EVERY));
                 false
             }
-        };
-        if back {
-            tracing::info!(url = %self.conn.url(), "ClickHouse is back; spool drained");
-            self.away = None;
-        } else {
-            self.away = Some(Some(Instant::now() + REPROBE_EVERY));
         }
-        back
     }
 
-    /// Delivers this sink's spooled chunks in order; false if any is left.
-    fn drain(&mut self, until: Instant) -> bool {
-        while let Some(path) = self.spooled.front().cloned() {
-            let now = Instant::now();
-            if now >= until {
+    /// Sends the oldest spooled chunk, under a claim on its file; the file is
+    /// deleted only once the chunk's rows are known to be in ClickHouse.
+    pub fn drain_one(&mut self, until: Instant) -> Drain {
+        let Some(entry) = self.spooled.pop_front() else {
+            return Drain::Empty;
+        };
+        if self.unusable.contains_key(&entry.table) {
+            // Stays in the spool, for a replay once the table is fixed.
+            return Drain::Progress;
+        }
+        let mut claim = match Claim::take(&entry.path) {
+            Ok(Take::Claimed(claim)) => claim,
+            // A replay is delivering it, or did: no longer this sink's to drain.
+            Ok(Take::Busy | Take::Gone) => return Drain::Progress,
+            Err(e) => {
+                tracing::warn!(file = %entry.path.display(), error = %e, "cannot open a spool file; left for replay");
+                return Drain::Progress;
+            }
+        };
+        let chunk = match claim.chunk() {
+            Ok(chunk) => chunk,
+            Err(why) => {
+                tracing::error!(file = %entry.path.display(), %why, "unreadable spool file left in place");
+                return Drain::Progress;
+            }
+        };
+        let until = until.min(Instant::now() + self.cfg.retry_budget);
+        match self.conn.attempt(&chunk, true, until) {
+            Attempt::Delivered | Attempt::AlreadyPresent => {
+                self.ledger.drained(entry.rows);
+                if let Err(e) = claim.remove() {
+                    // The rows are in; a leftover file is caught by the check next time.
+                    tracing::warn!(file = %entry.path.display(), error = %e, "cannot delete a drained spool file");
+                }
+                Drain::Progress
+            }
+            Attempt::Rejected(e) => {
+                let e = self.explain(entry.table, e);
+                self.note_refusal(entry.table, &e);
+                Drain::Progress
+            }
+            Attempt::Unavailable(e) => {
+                self.spooled.push_front(entry);
+                if !self.conn.stop.passed() {
+                    tracing::debug!(error = %e, "ClickHouse went away while draining the spool");
+                    self.away = Some(Some(Instant::now() + REPROBE_EVERY));
+                }
+                Drain::Stalled
+            }
+        }
+    }
+
+    /// Drains spooled chunks until none is left, `until` passes, or the
+    /// server fails again; true if none is left.
+    pub fn drain(&mut self, until: Instant) -> bool {
+        loop {
+            if self.spooled.is_empty() {
+                return true;
+            }
+            if Instant::now() >= self.conn.stop.limit(until) {
                 return false;
             }
-            let chunk = match spool::read_chunk(&path) {
-                Ok(chunk) => chunk,
-                Err(why) => {
-                    tracing::error!(file = %path.display(), %why, "unreadable spool file left in place");
-                    self.spooled.pop_front();
-                    continue;
-                }
-            };
-            let attempt = self
-                .conn
-                .attempt(&chunk, true, until.min(now + self.cfg.retry_budget));
-            self.count(&chunk, &attempt);
-            match attempt {
-                Attempt::Delivered | Attempt::AlreadyPresent => {
-                    let n = chunk.rows.len() as u64;
-                    self.stats.update(|s| s.drained_rows += n);
-                    if let Err(e) = std::fs::remove_file(&path) {
-                        tracing::warn!(file = %path.display(), error = %e, "cannot delete a drained spool file");
-                    }
-                }
-                Attempt::Rejected(e) => {
-                    tracing::error!(file = %path.display(), error = %e, "spooled chunk rejected; file kept for replay");
-                }
-                Attempt::Unavailable(_) => return false,
-            }
-            self.spooled.pop_front();
-        }
-        true
-    }
-}
-
-impl Sink for ClickHouseSink {
-    fn describe(&self) -> String {
-        format!("clickhouse {} (db {})", self.conn.url(), self.cfg.database)
-    }
-
-    fn deliver(&mut self, chunk: &Chunk) -> Outcome {
-        if chunk.rows.is_empty() {
-            return Outcome::Delivered;
-        }
-        if self.away.is_some()
-            && !self.try_come_back(Instant::now() + Duration::from_secs(3600), false)
-        {
-            return self.spool_chunk(chunk);
-        }
-        let attempt = self
-            .conn
-            .attempt(chunk, false, Instant::now() + self.cfg.retry_budget);
-        self.count(chunk, &attempt);
-        match attempt {
-            Attempt::Delivered | Attempt::AlreadyPresent => Outcome::Delivered,
-            Attempt::Rejected(e) => Outcome::Rejected(e.to_string()),
-            Attempt::Unavailable(e) => {
-                tracing::warn!(error = %e, spool = %self.cfg.spool_dir.display(), "ClickHouse unavailable; spooling metrics until it is back");
-                self.away = Some(Some(Instant::now() + REPROBE_EVERY));
-                self.spool_chunk(chunk)
+            match self.drain_one(until) {
+                Drain::Empty => return true,
+                Drain::Progress => {}
+                Drain::Stalled => return false,
             }
         }
     }
 
-    fn finish(&mut self, deadline: Instant) {
+    /// Settles what this sink spooled: probes at once if the server was
+    /// away, and drains until `deadline`. What is left stays spooled.
+    pub fn finish(&mut self, deadline: Instant) {
         if self.spooled.is_empty() {
             return;
         }
-        if !self.try_come_back(deadline, true) {
-            let left = self.spooled.len();
-            // The run's summary tells the user; this is for RUST_LOG=info.
-            tracing::info!(
-                chunks = left,
-                spool = %self.cfg.spool_dir.display(),
-                "metrics remain spooled; deliver them with `mable-pipeline metrics replay {}`",
-                self.cfg.spool_dir.display()
-            );
+        if self.come_back(true) && self.drain(deadline) {
+            return;
         }
-    }
-
-    fn drained_rows(&self) -> u64 {
-        self.stats().drained_rows
+        // The run's summary tells the user; this is for RUST_LOG=info.
+        tracing::info!(
+            chunks = self.spooled.len(),
+            spool = %self.cfg.spool_dir.display(),
+            "metrics remain spooled; deliver them with `mable-pipeline metrics replay {}`",
+            self.cfg.spool_dir.display()
+        );
     }
 }

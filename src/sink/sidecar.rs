@@ -1,11 +1,20 @@
 //! The sidecar: one thread per process that ships metric rows while the run goes.
 //!
 //! Workers hand it rows in bulk (one message per finished batch, never per
-//! record) through a bounded channel; a worker waits at most
-//! [`SEND_PATIENCE`] for room and otherwise drops the rows and counts them.
-//! The sidecar gathers rows per table and delivers a chunk when a table has
-//! [`CHUNK_ROWS`] rows or its oldest row is [`CHUNK_AGE`] old, so a long
-//! run's rows are queryable within about a second of their batch finishing.
+//! record) through a bounded channel. The sidecar gathers rows per table and
+//! hands its sink a chunk when a table has [`CHUNK_ROWS`] rows or its oldest
+//! row is [`CHUNK_AGE`] old, so a long run's rows are queryable within about
+//! a second of their batch finishing.
+//!
+//! # Nothing dropped, memory bounded
+//!
+//! The sidecar only ever does memory work and local disk writes: a sink must
+//! not wait on a network in [`Sink::deliver`] (the ClickHouse sink sends from
+//! a thread of its own and spills chunks to its disk spool when that thread is
+//! behind). So the channel keeps draining while a server is slow or away, and
+//! its capacity ([`CHANNEL_MESSAGES`]) is the bound on rows held in memory.
+//! Should even the disk fall behind and the channel fill, a worker waits for
+//! room: the run slows down to what the disk takes, and no row is dropped.
 //!
 //! The sidecar does not wake for every message: it sleeps for a [`TICK`] and
 //! then drains the channel, and workers wake it early only when
@@ -19,34 +28,42 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 
-use super::{Chunk, Outcome, Sink};
+use super::{Chunk, Counts, Ledger, Sink};
 use crate::metrics::rows::{Rows, Table};
 
 /// Rows per table that trigger a delivery.
 pub const CHUNK_ROWS: usize = 5_000;
 /// Age of a table's oldest buffered row that triggers a delivery.
 pub const CHUNK_AGE: Duration = Duration::from_millis(1_000);
-/// How long a worker waits for room in the channel before dropping rows.
-pub const SEND_PATIENCE: Duration = Duration::from_millis(100);
 /// How long the sidecar sleeps between looks at the channel when fewer than
 /// [`CHUNK_ROWS`] rows wait: rows reach the sink at most `TICK + CHUNK_AGE`
 /// after they were sent.
 pub const TICK: Duration = Duration::from_millis(200);
+/// Messages the channel holds: the bound on rows waiting in memory (each
+/// message is one worker's rows of one table for one batch).
+pub const CHANNEL_MESSAGES: usize = 65_536;
+/// Time allowed beyond a deadline for local disk work (writing what is left to
+/// the spool) before shutdown stops waiting for the sidecar.
+const DISK_GRACE: Duration = Duration::from_secs(5);
 
 enum Msg {
     Rows(Rows),
-    Stop,
+    /// Hand every buffered row to the sink and settle them, then answer.
+    Flush(Instant, Sender<()>),
+    /// Like `Flush`, then end the thread.
+    Stop(Instant),
 }
 
 /// Where workers send rows. Cheap to clone.
 #[derive(Clone)]
 pub struct MetricsSender {
     tx: Sender<Msg>,
-    dropped: Arc<AtomicU64>,
     /// Rows sent and not yet taken by the sidecar.
     queued: Arc<AtomicU64>,
+    /// Rows that could not be sent because the sidecar thread is gone.
+    lost: Arc<AtomicU64>,
     sidecar: std::thread::Thread,
 }
 
@@ -59,7 +76,8 @@ impl std::fmt::Debug for MetricsSender {
 }
 
 impl MetricsSender {
-    /// Hands rows to the sidecar; never blocks longer than [`SEND_PATIENCE`].
+    /// Hands rows to the sidecar. Never drops them: when the channel is full
+    /// (the sidecar's disk is behind) it waits for room.
     pub fn send(&self, rows: Rows) {
         if rows.is_empty() {
             return;
@@ -69,64 +87,92 @@ impl MetricsSender {
         if before < CHUNK_ROWS as u64 && before + n >= CHUNK_ROWS as u64 {
             self.sidecar.unpark();
         }
-        if self
-            .tx
-            .send_timeout(Msg::Rows(rows), SEND_PATIENCE)
-            .is_err()
-        {
+        let sent = match self.tx.try_send(Msg::Rows(rows)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(msg)) => {
+                self.sidecar.unpark();
+                self.tx.send(msg).is_ok()
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        };
+        if !sent {
             self.queued.fetch_sub(n, Ordering::Relaxed);
-            self.dropped.fetch_add(n, Ordering::Relaxed);
+            self.lost.fetch_add(n, Ordering::Relaxed);
         }
     }
 }
 
-/// What happened to the rows of a run, as printed at shutdown.
+/// What happened to the rows of a run, as printed at shutdown:
+/// `produced = delivered + spooled + failed + dropped`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
     pub produced: u64,
     pub delivered: u64,
+    /// Waiting in the spool for `metrics replay`.
     pub spooled: u64,
+    /// Neither delivered nor kept (e.g. a full disk); the errors say why.
     pub failed: u64,
+    /// Rows whose fate is unknown because the sidecar could not finish in
+    /// time (or died). Zero by design: workers never drop rows.
     pub dropped: u64,
     pub sink: String,
     pub errors: Vec<String>,
+}
+
+impl DeliveryReport {
+    fn new(sink: &str, counts: Counts, unaccounted: u64) -> DeliveryReport {
+        DeliveryReport {
+            produced: counts.produced + unaccounted,
+            dropped: counts.in_flight() + unaccounted,
+            delivered: counts.delivered,
+            spooled: counts.spooled,
+            failed: counts.failed,
+            sink: sink.to_string(),
+            errors: counts.errors,
+        }
+    }
 }
 
 /// The running sidecar thread.
 pub struct Sidecar {
     tx: MetricsSender,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The thread's report, sent as it ends: shutdown waits on it with a deadline.
-    done: crossbeam_channel::Receiver<DeliveryReport>,
+    /// Sent to as the thread ends: shutdown waits on it with a deadline.
+    done: Receiver<()>,
+    ledger: Ledger,
+    sink: String,
 }
 
 impl Sidecar {
     /// Starts the thread, delivering to `sink` chunks named `{prefix}-{seq}`.
     pub fn start(sink: Box<dyn Sink>, insert_prefix: String) -> Sidecar {
-        // Room for minutes of rows while a sink retries; each message is one
-        // worker's rows of one batch.
-        let (tx, rx) = bounded(65_536);
-        let dropped = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = bounded(CHANNEL_MESSAGES);
         let queued = Arc::new(AtomicU64::new(0));
+        let ledger = Ledger::default();
+        let describe = sink.describe();
         let (done_tx, done) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("mable:sidecar".into())
             .spawn({
                 let queued = queued.clone();
+                let ledger = ledger.clone();
                 move || {
-                    let _ = done_tx.send(run(rx, &queued, sink, insert_prefix));
+                    run(rx, &queued, sink, insert_prefix, ledger);
+                    let _ = done_tx.send(());
                 }
             })
             .expect("spawn the sidecar thread");
         Sidecar {
             tx: MetricsSender {
                 tx,
-                dropped,
                 queued,
+                lost: Arc::new(AtomicU64::new(0)),
                 sidecar: thread.thread().clone(),
             },
             thread: Some(thread),
             done,
+            ledger,
+            sink: describe,
         }
     }
 
@@ -135,24 +181,56 @@ impl Sidecar {
         self.tx.clone()
     }
 
-    /// Delivers what is buffered, waiting at most `wait` for the sink.
+    /// Hands every row sent so far to the sink and waits until each is
+    /// delivered, spooled or failed (at most about `wait`), then returns the
+    /// counts: the run's row in `pipeline_runs` carries them.
+    pub fn flush(&self, wait: Duration) -> DeliveryReport {
+        let deadline = Instant::now() + wait;
+        let (ack_tx, ack) = bounded(1);
+        let sent = self
+            .tx
+            .tx
+            .send_deadline(Msg::Flush(deadline, ack_tx), deadline);
+        self.wake();
+        if sent.is_ok() {
+            let _ = ack.recv_deadline(deadline + DISK_GRACE);
+        }
+        self.report(self.unaccounted())
+    }
+
+    /// Delivers what is buffered, waiting about `wait` at most for the sink;
+    /// whatever cannot be delivered by then is spooled or counted.
     pub fn shutdown(mut self, wait: Duration) -> DeliveryReport {
-        let _ = self.tx.tx.send_timeout(Msg::Stop, wait);
+        let deadline = Instant::now() + wait;
+        let _ = self.tx.tx.send_deadline(Msg::Stop(deadline), deadline);
+        self.wake();
         let thread = self.thread.take().expect("joined once");
-        thread.thread().unpark();
-        let mut report = if let Ok(report) = self.done.recv_timeout(wait) {
+        if self.done.recv_deadline(deadline + DISK_GRACE).is_ok() {
             let _ = thread.join();
-            report
-        } else {
-            DeliveryReport {
-                errors: vec![format!(
-                    "the sidecar did not finish within {wait:?}; rows still buffered were not delivered"
-                )],
-                ..DeliveryReport::default()
-            }
-        };
-        report.dropped = self.tx.dropped.load(Ordering::Relaxed);
+            return self.report(self.tx.lost.load(Ordering::Relaxed));
+        }
+        let mut report = self.report(self.unaccounted());
+        report.errors.push(format!(
+            "the sidecar did not finish within {:?}; {} rows were still in its hands",
+            wait + DISK_GRACE,
+            report.dropped
+        ));
         report
+    }
+
+    fn wake(&self) {
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
+
+    /// Rows sent but not yet taken by the sidecar, plus rows it never got.
+    fn unaccounted(&self) -> u64 {
+        self.tx.queued.load(Ordering::Relaxed) + self.tx.lost.load(Ordering::Relaxed)
+    }
+
+    fn report(&self, unaccounted: u64) -> DeliveryReport {
+        DeliveryReport::new(&self.sink, self.ledger.counts(), unaccounted)
     }
 }
 
@@ -161,88 +239,103 @@ struct Buffer {
     since: Instant,
 }
 
-fn run(
-    rx: Receiver<Msg>,
-    queued: &AtomicU64,
-    mut sink: Box<dyn Sink>,
+/// The sidecar's buffers and its sink; cuts chunks and numbers them.
+struct Shipper {
+    sink: Box<dyn Sink>,
+    ledger: Ledger,
     prefix: String,
-) -> DeliveryReport {
-    let mut report = DeliveryReport {
-        sink: sink.describe(),
-        ..DeliveryReport::default()
-    };
-    sink.prepare();
-    let mut buffers: BTreeMap<Table, Buffer> = BTreeMap::new();
-    let mut seq = 0u64;
-    let mut deliver = |rows: Rows, report: &mut DeliveryReport, sink: &mut Box<dyn Sink>| {
-        let n = rows.len() as u64;
-        let chunk = Chunk::new(format!("{prefix}-{seq:06}"), rows);
-        seq += 1;
-        match sink.deliver(&chunk) {
-            Outcome::Delivered => report.delivered += n,
-            Outcome::Spooled => report.spooled += n,
-            Outcome::Rejected(e) => {
-                report.failed += n;
-                tracing::error!(error = %e, table = chunk.rows.table().name(), "metric rows rejected");
-                if report.errors.len() < 10 {
-                    report.errors.push(e);
-                }
+    seq: u64,
+    buffers: BTreeMap<Table, Buffer>,
+}
+
+impl Shipper {
+    fn take(&mut self, rows: Rows) {
+        let table = rows.table();
+        match self.buffers.get_mut(&table) {
+            Some(b) => b.rows.append(rows),
+            None => {
+                self.buffers.insert(
+                    table,
+                    Buffer {
+                        rows,
+                        since: Instant::now(),
+                    },
+                );
             }
         }
+    }
+
+    fn ship(&mut self, rows: Rows) {
+        let chunk = Chunk::new(format!("{}-{:06}", self.prefix, self.seq), rows);
+        self.seq += 1;
+        self.ledger.produced(chunk.rows.len() as u64);
+        self.sink.deliver(chunk);
+    }
+
+    /// Hands over the tables that are due (all of them with `all`).
+    fn ship_due(&mut self, all: bool) {
+        let due: Vec<Table> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| all || b.rows.len() >= CHUNK_ROWS || b.since.elapsed() >= CHUNK_AGE)
+            .map(|(t, _)| *t)
+            .collect();
+        for table in due {
+            let b = self.buffers.remove(&table).expect("due table is buffered");
+            self.ship(b.rows);
+        }
+    }
+}
+
+fn run(rx: Receiver<Msg>, queued: &AtomicU64, sink: Box<dyn Sink>, prefix: String, ledger: Ledger) {
+    let mut s = Shipper {
+        sink,
+        ledger: ledger.clone(),
+        prefix,
+        seq: 0,
+        buffers: BTreeMap::new(),
     };
+    s.sink.start(ledger);
     loop {
-        let mut stop = false;
+        let mut stop = None;
         loop {
             match rx.try_recv() {
                 Ok(Msg::Rows(rows)) => {
-                    let n = rows.len() as u64;
-                    queued.fetch_sub(n, Ordering::Relaxed);
-                    report.produced += n;
-                    let table = rows.table();
-                    match buffers.get_mut(&table) {
-                        Some(b) => b.rows.append(rows),
-                        None => {
-                            buffers.insert(
-                                table,
-                                Buffer {
-                                    rows,
-                                    since: Instant::now(),
-                                },
-                            );
-                        }
-                    }
+                    queued.fetch_sub(rows.len() as u64, Ordering::Relaxed);
+                    s.take(rows);
                 }
-                Ok(Msg::Stop) | Err(TryRecvError::Disconnected) => {
-                    stop = true;
+                Ok(Msg::Flush(deadline, ack)) => {
+                    s.ship_due(true);
+                    s.sink.flush(deadline);
+                    let _ = ack.send(());
+                }
+                Ok(Msg::Stop(deadline)) => {
+                    stop = Some(deadline);
+                    break;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    stop = Some(Instant::now() + CHUNK_AGE);
                     break;
                 }
                 Err(TryRecvError::Empty) => break,
             }
         }
-        let due: Vec<Table> = buffers
-            .iter()
-            .filter(|(_, b)| stop || b.rows.len() >= CHUNK_ROWS || b.since.elapsed() >= CHUNK_AGE)
-            .map(|(t, _)| *t)
-            .collect();
-        for table in due {
-            let b = buffers.remove(&table).expect("due table is buffered");
-            deliver(b.rows, &mut report, &mut sink);
-        }
-        if stop {
+        if let Some(deadline) = stop {
             // Rows still queued behind the stop message.
-            while let Ok(Msg::Rows(rows)) = rx.try_recv() {
-                report.produced += rows.len() as u64;
-                deliver(rows, &mut report, &mut sink);
+            while let Ok(msg) = rx.try_recv() {
+                if let Msg::Rows(rows) = msg {
+                    queued.fetch_sub(rows.len() as u64, Ordering::Relaxed);
+                    s.take(rows);
+                }
             }
-            sink.finish(Instant::now() + Duration::from_secs(5));
-            let drained = sink.drained_rows().min(report.spooled);
-            report.spooled -= drained;
-            report.delivered += drained;
-            return report;
+            s.ship_due(true);
+            s.sink.finish(deadline);
+            return;
         }
+        s.ship_due(false);
         // Sleep until the next look, or until workers say a chunk is waiting
         // (or shutdown). A spurious wake-up only means an early look.
-        let oldest = buffers.values().map(|b| b.since).min();
+        let oldest = s.buffers.values().map(|b| b.since).min();
         let due_in = oldest.map_or(TICK, |t| CHUNK_AGE.saturating_sub(t.elapsed()));
         if queued.load(Ordering::Relaxed) < CHUNK_ROWS as u64 {
             std::thread::park_timeout(due_in.min(TICK));

@@ -86,6 +86,11 @@ pub fn one_of_each(run: &str) -> Vec<Rows> {
             error: s(""),
             version: s("0.1.0"),
             host: s("h"),
+            metric_rows_produced: 8,
+            metric_rows_delivered: 7,
+            metric_rows_spooled: 1,
+            metric_rows_failed: 0,
+            metric_rows_dropped: 0,
             insert_id: s(""),
         }]),
         Rows::Operators(vec![OperatorRow {

@@ -5,7 +5,7 @@ use mable_pipeline::sink::Chunk;
 use mable_pipeline::sink::clickhouse::{
     ClickHouseConfig, ClickHouseSink, SinkError, schema_statements, validate_identifier,
 };
-use mable_pipeline::sink::spool::{self, Spool};
+use mable_pipeline::sink::spool::{self, Claim, Spool, Take};
 
 use super::fixtures::batches;
 
@@ -69,7 +69,7 @@ fn config_debug_never_shows_the_password() {
 #[test]
 fn spool_keeps_order_and_writes_whole_files() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sp = Spool::open(dir.path()).unwrap();
+    let sp = Spool::open(dir.path()).unwrap();
     let chunks: Vec<Chunk> = (0..12)
         .map(|i| Chunk::new(format!("z-{}", 11 - i), batches("s", i + 1)))
         .collect();
@@ -82,7 +82,7 @@ fn spool_keeps_order_and_writes_whole_files() {
         b"{\"insert_id\":",
     )
     .unwrap();
-    let mut sp = Spool::open(dir.path()).unwrap();
+    let sp = Spool::open(dir.path()).unwrap();
     for c in &chunks[6..] {
         sp.push(c).unwrap();
     }
@@ -92,6 +92,29 @@ fn spool_keeps_order_and_writes_whole_files() {
         .map(|p| spool::read_chunk(p).unwrap())
         .collect();
     assert_eq!(read, chunks);
-    sp.remove(&pending[0]).unwrap();
+    let Take::Claimed(claim) = Claim::take(&pending[0]).unwrap() else {
+        panic!("nobody else holds it")
+    };
+    claim.remove().unwrap();
     assert_eq!(sp.pending().unwrap(), pending[1..]);
+}
+
+#[test]
+fn a_claimed_chunk_is_busy_to_others_free_if_released_and_gone_once_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sp = Spool::open(dir.path()).unwrap();
+    let chunk = Chunk::new("k-1".into(), batches("k", 3));
+    let path = sp.push(&chunk).unwrap();
+    let Take::Claimed(held) = Claim::take(&path).unwrap() else {
+        panic!("a fresh chunk is free")
+    };
+    assert!(matches!(Claim::take(&path).unwrap(), Take::Busy));
+    // A holder that lets go without deleting (a crash) leaves it to the next.
+    drop(held);
+    let Take::Claimed(mut again) = Claim::take(&path).unwrap() else {
+        panic!("released chunks are free again")
+    };
+    assert_eq!(again.chunk().unwrap(), chunk);
+    again.remove().unwrap();
+    assert!(matches!(Claim::take(&path).unwrap(), Take::Gone));
 }

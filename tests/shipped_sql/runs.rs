@@ -58,7 +58,10 @@ pub fn cluster(dir: &Path, n: usize, args: &[&str]) -> Run {
     let summaries: Vec<String> = outs.iter().map(|o| stdout_of(o, args)).collect();
     // Process 0's summary covers the whole cluster; the others say so.
     for s in &summaries[1..] {
-        assert!(s.contains("process 0 prints the whole cluster's summary"), "{s}");
+        assert!(
+            s.contains("process 0 prints the whole cluster's summary"),
+            "{s}"
+        );
     }
     let run = from_summaries(dir, &summaries[..1]);
     assert_eq!(run.processes, n as u64, "{}", summaries[0]);

@@ -1,14 +1,10 @@
-//! The sink's settings, the schema it creates, and the counts it keeps.
+//! The sink's settings.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::error::redact_url;
-
-/// The schema, run statement by statement at connect so a fresh server works.
-const SCHEMA: &str = include_str!("../../../ops/clickhouse/schema.sql");
 
 /// Where and how to reach ClickHouse.
 #[derive(Clone)]
@@ -60,71 +56,5 @@ impl fmt::Debug for ClickHouseConfig {
             .field("retry_budget", &self.retry_budget)
             .field("request_timeout", &self.request_timeout)
             .finish()
-    }
-}
-
-/// The schema's statements for `database`: `{db}` substituted, comment lines
-/// dropped, split at a `;` ending a line.
-pub fn schema_statements(database: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for line in SCHEMA.lines() {
-        if line.trim_start().starts_with("--") {
-            continue;
-        }
-        let line = line.trim_end();
-        let (text, ends) = match line.strip_suffix(';') {
-            Some(text) => (text, true),
-            None => (line, false),
-        };
-        current.push_str(text);
-        current.push('\n');
-        if ends {
-            out.push(current.trim().replace("{db}", database));
-            current.clear();
-        }
-    }
-    if !current.trim().is_empty() {
-        out.push(current.trim().replace("{db}", database));
-    }
-    out
-}
-
-/// Row counts for the run's summary ("produced, delivered, spooled, failed").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SinkStats {
-    /// Rows known to be in ClickHouse: sent now, drained from the spool, or
-    /// found already there by the `insert_id` check.
-    pub delivered_rows: u64,
-    /// Rows written to the spool (including those drained since).
-    pub spooled_rows: u64,
-    /// Of `spooled_rows`, those this sink delivered later.
-    pub drained_rows: u64,
-    /// Rows refused by the server, or that could not even be spooled.
-    pub rejected_rows: u64,
-    /// Requests retried after transient failures.
-    pub retries: u64,
-}
-
-impl SinkStats {
-    /// Rows still waiting in the spool for `metrics replay`.
-    pub fn still_spooled(&self) -> u64 {
-        self.spooled_rows.saturating_sub(self.drained_rows)
-    }
-}
-
-/// A view of a sink's [`SinkStats`] that outlives handing the sink over as a
-/// `Box<dyn Sink>`, so whoever made it can print them afterwards.
-#[derive(Debug, Clone, Default)]
-pub struct StatsHandle(Arc<Mutex<SinkStats>>);
-
-impl StatsHandle {
-    /// The current counts.
-    pub fn get(&self) -> SinkStats {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn update(&self, f: impl FnOnce(&mut SinkStats)) {
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }

@@ -39,6 +39,15 @@ pub enum SinkError {
     /// unknown table or column; sending it again would fail the same way.
     #[error("ClickHouse at {url} refused the request: {detail}")]
     Server { url: String, detail: String },
+    /// Rows for `table` cannot go in as they are: the server refused them, or
+    /// the table is known to differ from what this version writes (`detail`
+    /// names the columns where it can).
+    #[error("ClickHouse at {url} cannot take rows for {table}: {detail}")]
+    Refused {
+        url: String,
+        table: String,
+        detail: String,
+    },
     /// A chunk's `insert_id` matched some but not all of its rows, so neither
     /// re-sending nor calling it delivered is safe.
     #[error(

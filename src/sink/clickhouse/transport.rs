@@ -3,14 +3,65 @@
 //! Everything runs on the sink's own current-thread runtime: the sidecar is a
 //! plain thread, and one chunk at a time is all it ever asks for.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ::clickhouse::{Client, RowOwned, RowWrite};
 use tokio::runtime::Runtime;
 
 use super::error::{Failure, SinkError, classify, redact_url};
-use crate::metrics::rows::Table;
+use super::schema::Column;
 use crate::sink::Chunk;
+
+/// How often a request in flight looks whether its [`StopBy`] moved.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// A deadline another thread can set for a connection's requests and retries.
+///
+/// At the end of a run the sidecar sets it: a request still in flight then
+/// is abandoned (its chunk is spooled, and the `insert_id` check sorts out
+/// later whether it landed), so shutdown never waits on a server that stopped
+/// answering longer than it allowed.
+#[derive(Debug, Clone, Default)]
+pub struct StopBy(Arc<Mutex<Option<Instant>>>);
+
+impl StopBy {
+    /// Requests end at `at` at the latest, from now on (and those in flight).
+    pub fn set(&self, at: Instant) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+    }
+
+    /// No deadline beyond each request's own timeout.
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The earlier of `other` and the deadline.
+    pub fn limit(&self, other: Instant) -> Instant {
+        match *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(at) => at.min(other),
+            None => other,
+        }
+    }
+
+    /// True once the deadline has passed.
+    pub fn passed(&self) -> bool {
+        let now = Instant::now();
+        self.limit(now + Duration::from_secs(1)) <= now
+    }
+}
+
+/// Returns once `limit`, or the stop deadline if earlier, has passed.
+async fn wait_until(stop: &StopBy, limit: Instant) {
+    loop {
+        let until = stop.limit(limit);
+        let now = Instant::now();
+        if now >= until {
+            return;
+        }
+        tokio::time::sleep((until - now).min(STOP_POLL)).await;
+    }
+}
 
 /// First pause between attempts; doubles up to [`MAX_BACKOFF`].
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -43,6 +94,7 @@ pub(crate) struct Conn {
     password: Option<String>,
     pub(crate) request_timeout: Duration,
     pub(crate) retries: u64,
+    pub(crate) stop: StopBy,
 }
 
 impl Conn {
@@ -74,6 +126,7 @@ impl Conn {
             password: password.map(str::to_string),
             request_timeout,
             retries: 0,
+            stop: StopBy::default(),
         })
     }
 
@@ -87,16 +140,25 @@ impl Conn {
         timeout: Duration,
         fut: impl Future<Output = ::clickhouse::error::Result<T>>,
     ) -> Result<T, Failure> {
+        let limit = Instant::now() + timeout;
         // The timer must be created inside the runtime.
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(timeout, fut).await })
-        {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify(&e, &self.url, self.password.as_deref())),
-            Err(_) => Err(Failure::Transient(SinkError::Unreachable {
+        let out = self.rt.block_on(async {
+            tokio::select! {
+                biased;
+                r = fut => Some(r),
+                () = wait_until(&self.stop, limit) => None,
+            }
+        });
+        match out {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(classify(&e, &self.url, self.password.as_deref())),
+            None => Err(Failure::Transient(SinkError::Unreachable {
                 url: self.url(),
-                detail: format!("no answer within {timeout:?}"),
+                detail: if self.stop.passed() {
+                    "abandoned at the end of the run".to_string()
+                } else {
+                    format!("no answer within {timeout:?}")
+                },
             })),
         }
     }
@@ -116,11 +178,56 @@ impl Conn {
         Ok(())
     }
 
+    /// Every column of every table in `database`: `(table, (name, type))`.
+    pub(crate) fn columns(&self, database: &str) -> Result<Vec<(String, Column)>, Failure> {
+        let q = self
+            .admin
+            .query("SELECT table, name, type FROM system.columns WHERE database = ?")
+            .bind(database);
+        let rows: Vec<(String, String, String)> = self.run(self.request_timeout, q.fetch_all())?;
+        Ok(rows.into_iter().map(|(t, n, ty)| (t, (n, ty))).collect())
+    }
+
+    /// Adds a column schema.sql declares to an existing table. `database` is
+    /// validated and the column comes from schema.sql, so nothing needs quoting.
+    pub(crate) fn add_column(
+        &self,
+        database: &str,
+        table: &str,
+        (name, ty): &Column,
+    ) -> Result<(), Failure> {
+        let sql = format!("ALTER TABLE {database}.{table} ADD COLUMN {name} {ty}");
+        let q = self.admin.query_raw(&sql);
+        self.run(self.request_timeout, q.execute())
+    }
+
     /// How many rows of `table` carry `insert_id`.
-    pub(crate) fn count_insert_id(&self, table: Table, insert_id: &str) -> Result<u64, Failure> {
-        let sql = format!("SELECT count() FROM {} WHERE insert_id = ?", table.name());
-        let q = self.client.query(&sql).bind(insert_id);
-        self.run(self.request_timeout, q.fetch_one::<u64>())
+    ///
+    /// When all of the chunk's rows share a run and dataflow (a run's chunks
+    /// always do), the query names them too: every table's sort key leads with
+    /// them, so the server reads that run's granules instead of the whole
+    /// `insert_id` column, which grows with every run ever stored.
+    pub(crate) fn count_insert_id(&self, chunk: &Chunk) -> Result<u64, Failure> {
+        let table = chunk.rows.table().name();
+        let run = crate::for_rows!(&chunk.rows, v => v.first().filter(|f| {
+            v.iter().all(|r| r.run_id == f.run_id && r.dataflow == f.dataflow)
+        }).map(|f| (f.run_id.to_string(), f.dataflow.to_string())));
+        let q = match run {
+            Some((run_id, dataflow)) => self
+                .client
+                .query(&format!(
+                    "SELECT count() FROM {table} WHERE dataflow = ? AND run_id = ? AND insert_id = ?"
+                ))
+                .bind(dataflow)
+                .bind(run_id),
+            None => self
+                .client
+                .query(&format!("SELECT count() FROM {table} WHERE insert_id = ?")),
+        };
+        self.run(
+            self.request_timeout,
+            q.bind(&chunk.insert_id).fetch_one::<u64>(),
+        )
     }
 
     /// Whether a query with this id is still running (an earlier attempt of
@@ -156,7 +263,7 @@ impl Conn {
                 return Err((Failure::Transient(e), true));
             }
             let table = chunk.rows.table();
-            let found = self.count_insert_id(table, id).map_err(|f| (f, true))?;
+            let found = self.count_insert_id(chunk).map_err(|f| (f, true))?;
             let expected = chunk.rows.len() as u64;
             if found >= expected {
                 if found > expected {
@@ -192,13 +299,20 @@ impl Conn {
     ) -> Attempt {
         let mut backoff = FIRST_BACKOFF;
         loop {
+            if self.stop.passed() {
+                // Not even started: the chunk goes to the spool untouched.
+                return Attempt::Unavailable(SinkError::Unreachable {
+                    url: self.url(),
+                    detail: "abandoned at the end of the run".into(),
+                });
+            }
             match self.try_once(chunk, check_first) {
                 Ok(done) => return done,
                 Err((Failure::Rejected(e), _)) => return Attempt::Rejected(e),
                 Err((Failure::Auth(e), _)) => return Attempt::Unavailable(e),
                 Err((Failure::Transient(e), ambiguous)) => {
                     check_first |= ambiguous;
-                    if Instant::now() + backoff > until {
+                    if Instant::now() + backoff > self.stop.limit(until) {
                         return Attempt::Unavailable(e);
                     }
                     tracing::debug!(error = %e, ?backoff, insert_id = %chunk.insert_id, "retrying");

@@ -4,13 +4,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{CHUNK_AGE, CHUNK_ROWS, Sidecar, TICK};
+use super::{CHANNEL_MESSAGES, CHUNK_AGE, CHUNK_ROWS, Sidecar, TICK};
 use crate::metrics::rows::{BatchRow, Rows};
-use crate::sink::{Chunk, Outcome, Sink};
+use crate::sink::{Chunk, Ledger, Sink};
 
-/// A sink that keeps what it is given, for the test to look at.
+/// A sink that keeps what it is given, for the test to look at; with a
+/// `stall`, its first delivery takes that long (a disk that hangs).
 #[derive(Clone, Default)]
-struct Kept(Arc<Mutex<Vec<Chunk>>>);
+struct Kept(Arc<Mutex<Vec<Chunk>>>, Ledger, Option<Duration>);
 
 impl Kept {
     fn rows(&self) -> usize {
@@ -22,9 +23,15 @@ impl Sink for Kept {
     fn describe(&self) -> String {
         "kept in memory".into()
     }
-    fn deliver(&mut self, chunk: &Chunk) -> Outcome {
-        self.0.lock().unwrap().push(chunk.clone());
-        Outcome::Delivered
+    fn start(&mut self, ledger: Ledger) {
+        self.1 = ledger;
+    }
+    fn deliver(&mut self, chunk: Chunk) {
+        if let Some(stall) = self.2.take() {
+            std::thread::sleep(stall);
+        }
+        self.1.delivered(chunk.rows.len() as u64);
+        self.0.lock().unwrap().push(chunk);
     }
 }
 
@@ -109,4 +116,42 @@ fn a_chunks_worth_wakes_the_sidecar_and_every_row_lands_once() {
         .collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..total as u32).collect::<Vec<_>>());
+}
+
+/// Rows sent while the sink is stuck are never dropped: with more messages
+/// than the channel holds, senders wait for room instead (the sidecar only
+/// ever waits on its disk; a sink that talks to a network does so elsewhere).
+#[test]
+fn a_stuck_sink_makes_senders_wait_not_drop() {
+    let kept = Kept(
+        Default::default(),
+        Ledger::default(),
+        Some(Duration::from_millis(1500)),
+    );
+    let sidecar = Sidecar::start(Box::new(kept.clone()), "t".into());
+    let sender = sidecar.sender();
+    // A first chunk's worth, so the sidecar wakes and gets stuck in the sink...
+    sender.send(batch_rows(0, CHUNK_ROWS as u32));
+    std::thread::sleep(TICK);
+    // ... then far more messages than the channel holds, from two threads.
+    let messages = CHANNEL_MESSAGES as u32 + 20_000;
+    std::thread::scope(|s| {
+        for half in 0..2 {
+            let sender = sender.clone();
+            s.spawn(move || {
+                for m in (half..messages).step_by(2) {
+                    sender.send(batch_rows(CHUNK_ROWS as u32 + m, 1));
+                }
+            });
+        }
+    });
+    let report = sidecar.shutdown(Duration::from_secs(20));
+    let total = CHUNK_ROWS as u64 + messages as u64;
+    assert_eq!(report.dropped, 0, "{report:?}");
+    assert_eq!(
+        (report.produced, report.delivered),
+        (total, total),
+        "{report:?}"
+    );
+    assert_eq!(kept.rows() as u64, total);
 }

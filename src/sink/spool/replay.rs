@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{list, read_chunk};
+use super::{Claim, Take, list};
 use crate::sink::clickhouse::{Attempt, ClickHouseSink, SinkError};
 
 /// What a replay did, for the summary the CLI prints.
@@ -15,13 +15,16 @@ pub struct ReplayReport {
     /// but did not get to delete the file); not sent again, files deleted.
     pub chunks_already_present: usize,
     pub rows_already_present: u64,
+    /// Chunks another process (a run, or another replay) was delivering at
+    /// the time: left to it. Not a failure of this replay.
+    pub busy: usize,
     /// Chunks the server refused (e.g. a schema mismatch), with its reason.
     /// Their files stay, to replay once the table is fixed.
     pub rejected: Vec<(PathBuf, String)>,
     /// Files that are not readable chunks, with why. They stay, for a human.
     pub corrupt: Vec<(PathBuf, String)>,
-    /// Chunk files still in the directory afterwards (rejected, corrupt, and
-    /// any not reached because the server went away).
+    /// Chunk files this replay left in the spool: rejected, corrupt, and any
+    /// not delivered because the server went away (not counting `busy` ones).
     pub remaining: usize,
     /// Set when replay stopped early because ClickHouse could not be reached
     /// or refused the credentials; running it again later continues.
@@ -30,28 +33,46 @@ pub struct ReplayReport {
 
 /// Delivers every chunk spooled in `dir`, oldest first.
 ///
-/// Each chunk goes through the `insert_id` check before it is sent, so a chunk
-/// that a crashed or interrupted earlier replay (or the run itself) already
-/// got into ClickHouse is not sent twice; running replay any number of times
-/// never duplicates rows. A file is deleted only once its rows are known to be
-/// in ClickHouse. Only failing to list `dir` is an error; per-chunk problems
-/// are in the report.
+/// Each chunk is claimed (see [`Claim`]) and goes through the `insert_id`
+/// check before it is sent, so a chunk that a crashed or interrupted earlier
+/// replay (or the run itself) already got into ClickHouse is not sent twice,
+/// and a chunk another process is delivering right now is left to it: running
+/// replay any number of times, even at once, never duplicates rows. A file is
+/// deleted only once its rows are known to be in ClickHouse. Only failing to
+/// list `dir` is an error; per-chunk problems are in the report.
 pub fn replay(dir: &Path, sink: &mut ClickHouseSink) -> Result<ReplayReport, SinkError> {
-    let spool_err = |source| SinkError::Spool {
+    let files = list(dir).map_err(|source| SinkError::Spool {
         dir: dir.to_path_buf(),
         source,
-    };
-    let files = list(dir).map_err(spool_err)?;
+    })?;
     let mut report = ReplayReport::default();
     for path in &files {
         if report.stopped.is_some() {
-            break;
+            // Not reached; still there unless someone else took it meanwhile.
+            report.remaining += usize::from(path.exists());
+            continue;
         }
-        let chunk = match read_chunk(path) {
+        let mut claim = match Claim::take(path) {
+            Ok(Take::Claimed(claim)) => claim,
+            Ok(Take::Busy) => {
+                report.busy += 1;
+                continue;
+            }
+            Ok(Take::Gone) => continue,
+            Err(e) => {
+                report
+                    .corrupt
+                    .push((path.clone(), format!("cannot open: {e}")));
+                report.remaining += 1;
+                continue;
+            }
+        };
+        let chunk = match claim.chunk() {
             Ok(chunk) => chunk,
             Err(why) => {
                 tracing::warn!(file = %path.display(), %why, "skipping an unreadable spool file");
                 report.corrupt.push((path.clone(), why));
+                report.remaining += 1;
                 continue;
             }
         };
@@ -67,18 +88,19 @@ pub fn replay(dir: &Path, sink: &mut ClickHouseSink) -> Result<ReplayReport, Sin
             }
             Attempt::Rejected(e) => {
                 report.rejected.push((path.clone(), e.to_string()));
+                report.remaining += 1;
                 continue;
             }
             Attempt::Unavailable(e) => {
                 report.stopped = Some(e);
+                report.remaining += 1;
                 continue;
             }
         }
-        if let Err(e) = std::fs::remove_file(path) {
+        if let Err(e) = claim.remove() {
             // The rows are in; a leftover file is caught by the check next time.
             tracing::warn!(file = %path.display(), error = %e, "cannot delete a delivered spool file");
         }
     }
-    report.remaining = list(dir).map_err(spool_err)?.len();
     Ok(report)
 }
