@@ -10,15 +10,7 @@ use crate::pipeline::{Pipeline, StageNode};
 use crate::record::{Record, SourceRecord};
 use crate::run::{RunConfig, RunError, RunReport};
 
-/// What a dataflow's pipeline may depend on: the same on every worker and
-/// process, so output never depends on how the run was split.
-#[derive(Debug, Clone, Copy)]
-pub struct Params {
-    /// `--seed`: drives every pseudo-random value.
-    pub seed: u64,
-    /// The run's start, unix seconds: what "now" means inside the pipeline.
-    pub now: i64,
-}
+pub use crate::base::Params;
 
 /// A named pipeline the binary can run.
 pub trait Dataflow: Sync {

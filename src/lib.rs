@@ -10,6 +10,7 @@
 //! pipelines users run; [`record`] the record types they process.
 
 pub mod atomic_file;
+pub mod base;
 pub mod bench;
 pub mod cli;
 #[path = "../dataflows/mod.rs"]
@@ -22,3 +23,4 @@ pub mod record;
 pub mod run;
 pub mod sink;
 pub mod stop;
+pub mod table;

@@ -12,7 +12,7 @@ use super::describe::describe;
 use super::error::{BadRecords, Verdict};
 use super::parse::parse_record;
 use super::{BatchSource, Fill, InputError};
-use crate::pipeline::Epoch;
+use crate::base::Epoch;
 use crate::record::SourceRecord;
 
 pub(crate) struct ArraySource {

@@ -8,7 +8,7 @@ use super::describe::describe;
 use super::error::{BadRecords, Verdict};
 use super::format::BOM;
 use super::{BatchSource, InputError};
-use crate::pipeline::Epoch;
+use crate::base::Epoch;
 use crate::record::SourceRecord;
 
 pub(crate) struct DocumentSource {

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use earliest::Earliest;
 use error::BadRecords;
 
-use crate::pipeline::Epoch;
+use crate::base::Epoch;
 use crate::record::SourceRecord;
 
 /// One worker's stream of batches.

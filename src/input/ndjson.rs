@@ -11,7 +11,7 @@ use super::error::{BadRecords, Verdict};
 use super::format::BOM;
 use super::parse::parse_record;
 use super::{BatchSource, Fill, InputError, share};
-use crate::pipeline::Epoch;
+use crate::base::Epoch;
 use crate::record::SourceRecord;
 
 const BUF: usize = 4 << 20;

@@ -21,7 +21,7 @@ use super::error::{BadRecords, Verdict};
 use super::format::{BOM, Format, SAMPLE, detect_sample};
 use super::parse::parse_record;
 use super::{BatchSource, InputError, share};
-use crate::pipeline::Epoch;
+use crate::base::Epoch;
 use crate::record::SourceRecord;
 
 /// Shares a worker's channel holds.

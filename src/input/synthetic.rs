@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{BatchSource, InputError, share};
-use crate::pipeline::Epoch;
+use crate::base::Epoch;
 use crate::record::SourceRecord;
 
 pub(crate) struct IndexedSource<R> {

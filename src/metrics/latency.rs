@@ -18,7 +18,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::rows::BatchRow;
 use super::stage::RowContext;
-use crate::pipeline::Epoch;
+use crate::base::Epoch;
 
 type Entry = (Epoch, u64, u64);
 

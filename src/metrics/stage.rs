@@ -11,53 +11,7 @@ use std::time::Instant;
 
 use super::clock::Clock;
 use super::rows::StageMetricRow;
-
-/// What kind of stage an operator implements (a column of `pipeline_metrics`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageKind {
-    Map,
-    Filter,
-    Generate,
-    Reduce,
-    IfElse,
-    Merge,
-    Collect,
-    Aggregate,
-}
-
-impl StageKind {
-    /// Every kind.
-    pub const ALL: [StageKind; 8] = [
-        StageKind::Map,
-        StageKind::Filter,
-        StageKind::Generate,
-        StageKind::Reduce,
-        StageKind::IfElse,
-        StageKind::Merge,
-        StageKind::Collect,
-        StageKind::Aggregate,
-    ];
-
-    /// The kind called `name` (as [`as_str`](Self::as_str) writes it).
-    pub fn from_name(name: &str) -> Option<StageKind> {
-        StageKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// The lower-case name shown in summaries, `list` and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StageKind::Map => "map",
-            StageKind::Filter => "filter",
-            StageKind::Generate => "generate",
-            StageKind::Reduce => "reduce",
-            StageKind::IfElse => "if_else",
-            StageKind::Merge => "merge",
-            StageKind::Collect => "collect",
-            StageKind::Aggregate => "aggregate",
-        }
-    }
-}
+use crate::base::StageKind;
 
 #[derive(Debug, Clone, Copy)]
 struct BatchAcc {

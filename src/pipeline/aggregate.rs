@@ -24,8 +24,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 
 use super::{Batches, BuildContext, Epoch};
+use crate::base::StageKind;
 use crate::failure::{Failure, catch_stage_panic};
-use crate::metrics::stage::StageKind;
 
 /// Count, sum, min and max of the integer values seen for one key, as
 /// reported after each batch that changed it.

@@ -7,7 +7,7 @@ use super::collect::{Collect, collect};
 use super::graph::{StageNode, paths};
 use super::reduce::{self, Accumulator};
 use super::{Batches, BuildContext, filter, generate, if_else, map};
-use crate::metrics::stage::StageKind;
+use crate::base::StageKind;
 use crate::record::Record;
 
 type BuildFn<I, O> = Box<dyn for<'s> FnOnce(Batches<'s, I>, &BuildContext) -> Batches<'s, O>>;

@@ -18,8 +18,8 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 use super::stage::unary_stage;
 use super::{Batches, BuildContext, Epoch};
 use crate::atomic_file::AtomicFile;
+use crate::base::StageKind;
 use crate::failure::{Failure, Supervisor};
-use crate::metrics::stage::StageKind;
 use crate::stop::{StopFlag, StopReason};
 use table::TableWriter;
 

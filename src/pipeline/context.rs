@@ -3,8 +3,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::base::StageKind;
 use crate::failure::Supervisor;
-use crate::metrics::stage::{RowContext, StageKind, StageRecorder, StageRegistry};
+use crate::metrics::stage::{RowContext, StageRecorder, StageRegistry};
 use crate::sink::sidecar::MetricsSender;
 use crate::stop::StopFlag;
 

@@ -4,7 +4,7 @@ use timely::dataflow::channels::pact::Pipeline as Local;
 
 use super::stage::unary_stage;
 use super::{Batches, BuildContext};
-use crate::metrics::stage::StageKind;
+use crate::base::StageKind;
 
 pub(crate) fn filter<'s, R: 'static>(
     stream: Batches<'s, R>,

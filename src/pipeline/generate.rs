@@ -4,7 +4,7 @@ use timely::dataflow::channels::pact::Pipeline as Local;
 
 use super::stage::unary_stage;
 use super::{Batches, BuildContext};
-use crate::metrics::stage::StageKind;
+use crate::base::StageKind;
 
 /// The user's function pushes its records onto the output container directly,
 /// so fanning out allocates nothing per record (the seed returned a slice each time).

@@ -1,6 +1,6 @@
 //! The stage graph of a pipeline, as `list` prints it and the builder checks it.
 
-use crate::metrics::stage::StageKind;
+use crate::base::StageKind;
 
 /// One stage of a pipeline; `if_else` stages hold their branches.
 #[derive(Debug, Clone, PartialEq)]

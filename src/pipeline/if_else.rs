@@ -8,8 +8,8 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 
 use super::{Batches, BuildContext};
+use crate::base::StageKind;
 use crate::failure::catch_stage_panic;
-use crate::metrics::stage::StageKind;
 
 /// Splits `stream` in place: the records that fail `cond` move to a second
 /// container, the rest stay in the one they came in.

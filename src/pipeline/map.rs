@@ -4,7 +4,7 @@ use timely::dataflow::channels::pact::Pipeline as Local;
 
 use super::stage::unary_stage;
 use super::{Batches, BuildContext};
-use crate::metrics::stage::StageKind;
+use crate::base::StageKind;
 
 /// A map that may change the record type. Collecting `into_iter().map()` into
 /// a `Vec` reuses the input's allocation when the two types have the same layout.

@@ -36,8 +36,4 @@ pub use context::{BuildContext, ReductionResult};
 pub use graph::StageNode;
 pub use graph::render;
 
-/// A batch number, used as the timely timestamp.
-pub type Epoch = u64;
-
-/// A stream of batches of `R` inside a dataflow.
-pub type Batches<'s, R> = timely::dataflow::Stream<'s, Epoch, Vec<R>>;
+pub use crate::base::{Batches, Epoch};

@@ -19,8 +19,8 @@ use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 
 use super::context::ReductionResult;
 use super::{Batches, BuildContext, Epoch};
+use crate::base::StageKind;
 use crate::failure::catch_stage_panic;
-use crate::metrics::stage::StageKind;
 
 /// What a reduce's accumulator must be: cloned from its initial value per
 /// batch, sent between workers and processes, reported as JSON.

@@ -8,8 +8,8 @@ use timely::dataflow::channels::pact::ParallelizationContract;
 use timely::dataflow::operators::generic::Operator;
 
 use super::{Batches, BuildContext, Epoch};
+use crate::base::StageKind;
 use crate::failure::catch_stage_panic;
-use crate::metrics::stage::StageKind;
 
 /// Builds a stage operator named by its path. `logic` gets batch `epoch`'s
 /// records one container at a time and returns the container to pass on.

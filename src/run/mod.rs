@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dataflows::Params;
+use crate::base::Params;
 use crate::failure::{Failure, Supervisor, WaitResult, watch_panics};
 use crate::input::{InputError, InputPlan, InputSpec, RecordErrors, Workers};
 use crate::metrics::clock::Clock;

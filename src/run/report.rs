@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::control::{AggregatePart, KeyTotal, PartReport, StagePart};
 use super::progress::Counters;
 use super::worker::{Shared, WorkerReport};
-use crate::metrics::stage::StageKind;
+use crate::base::StageKind;
 use crate::pipeline::{AggregateUpdate, ReductionResult};
 use crate::sink::sidecar::DeliveryReport;
 use crate::stop::StopReason;

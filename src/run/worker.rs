@@ -14,7 +14,7 @@ use timely::worker::Worker;
 use super::Output;
 use super::cluster::ClusterConfig;
 use super::progress::Counters;
-use crate::dataflows::Params;
+use crate::base::Params;
 use crate::failure::{Failure, Supervisor};
 use crate::input::InputPlan;
 use crate::metrics::arrangements::ArrangementLog;

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::base::Epoch;
 use crate::failure::{Failure, Supervisor};
 use crate::metrics::rows::{RecordRow, Table};
 use crate::metrics::stage::RowContext;
-use crate::pipeline::{BuildContext, Epoch};
+use crate::pipeline::BuildContext;
 use crate::record::Record;
 use crate::sink::sidecar::MetricsSender;
 
