@@ -19,7 +19,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,7 +119,9 @@ fn skip(test: &str, why: &str) -> Option<Hosts> {
     if std::env::var("MABLE_REQUIRE_NETNS").is_ok_and(|v| v == "1") {
         panic!("{msg}; MABLE_REQUIRE_NETNS=1 makes that a failure");
     }
-    eprintln!("{msg}");
+    // Straight to the process's stderr: the test harness captures
+    // `eprintln!` of passing tests, and a skip must show.
+    let _ = writeln!(std::io::stderr(), "{msg}");
     None
 }
 
