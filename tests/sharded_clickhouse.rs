@@ -69,12 +69,7 @@ fn schema_tables() -> Vec<String> {
         .iter()
         .filter_map(|s| {
             s.strip_prefix("CREATE TABLE IF NOT EXISTS mable.")
-                .map(|r| {
-                    r.split(|c: char| c == ' ' || c == '(')
-                        .next()
-                        .unwrap()
-                        .to_string()
-                })
+                .map(|r| r.split([' ', '(']).next().unwrap().to_string())
         })
         .collect();
     t.sort();
