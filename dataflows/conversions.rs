@@ -30,39 +30,126 @@ pub static DATAFLOW: Definition<MableEvent, Conversion> = Definition {
 pub const ORDER: &str = "Order Completed";
 
 /// What leaves the pipeline: a payload for one destination, or page analytics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "destination", rename_all = "snake_case")]
+///
+/// As JSON (`--output`, the `conversions` table) it is tagged inside:
+/// `{"destination": "meta", "event_id": …}`. Between the processes of a
+/// cluster timely sends records with bincode, which cannot read that form
+/// back (serde finds the tag only through `deserialize_any`), so formats
+/// that are not human-readable get serde's default, externally tagged form.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Conversion {
     /// Meta's Conversions API `Purchase` event.
-    Meta {
-        event_id: CompactString,
-        event_name: CompactString,
-        event_time: i64,
-        action_source: CompactString,
-        event_source_url: Option<CompactString>,
-        user_data: Box<MetaUserData>,
-        custom_data: MetaCustomData,
-    },
+    Meta(Box<MetaPurchase>),
     /// Google Ads' offline conversion upload.
-    Google {
-        order_id: CompactString,
-        conversion_date_time: i64,
-        currency_code: CompactString,
-        conversion_value_minor: i64,
-        gclid: Option<CompactString>,
-        hashed_email: Vec<String>,
-        hashed_phone_number: Vec<String>,
-    },
+    Google(GoogleConversion),
     /// Any other event, for page analytics.
-    PageView {
-        event_id: CompactString,
-        event_name: CompactString,
-        shop: Option<CompactString>,
-        url: Option<CompactString>,
-        title: Option<CompactString>,
-        ts: i64,
-        session_id: Option<CompactString>,
-    },
+    PageView(PageView),
+}
+
+/// Meta's Conversions API `Purchase` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaPurchase {
+    pub event_id: CompactString,
+    pub event_name: CompactString,
+    pub event_time: i64,
+    pub action_source: CompactString,
+    pub event_source_url: Option<CompactString>,
+    pub user_data: MetaUserData,
+    pub custom_data: MetaCustomData,
+}
+
+/// Google Ads' offline conversion upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoogleConversion {
+    pub order_id: CompactString,
+    pub conversion_date_time: i64,
+    pub currency_code: CompactString,
+    pub conversion_value_minor: i64,
+    pub gclid: Option<CompactString>,
+    pub hashed_email: Vec<String>,
+    pub hashed_phone_number: Vec<String>,
+}
+
+/// Any other event, for page analytics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageView {
+    pub event_id: CompactString,
+    pub event_name: CompactString,
+    pub shop: Option<CompactString>,
+    pub url: Option<CompactString>,
+    pub title: Option<CompactString>,
+    pub ts: i64,
+    pub session_id: Option<CompactString>,
+}
+
+/// [`Conversion`]'s two wire forms: tagged inside for JSON, outside for bincode.
+mod wire {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Conversion, GoogleConversion, MetaPurchase, PageView};
+
+    #[derive(Serialize)]
+    #[serde(tag = "destination", rename_all = "snake_case")]
+    enum TaggedRef<'a> {
+        Meta(&'a MetaPurchase),
+        Google(&'a GoogleConversion),
+        PageView(&'a PageView),
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum PlainRef<'a> {
+        Meta(&'a MetaPurchase),
+        Google(&'a GoogleConversion),
+        PageView(&'a PageView),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "destination", rename_all = "snake_case")]
+    enum Tagged {
+        Meta(Box<MetaPurchase>),
+        Google(GoogleConversion),
+        PageView(PageView),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Plain {
+        Meta(Box<MetaPurchase>),
+        Google(GoogleConversion),
+        PageView(PageView),
+    }
+
+    impl Serialize for Conversion {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match (s.is_human_readable(), self) {
+                (true, Conversion::Meta(m)) => TaggedRef::Meta(m).serialize(s),
+                (true, Conversion::Google(g)) => TaggedRef::Google(g).serialize(s),
+                (true, Conversion::PageView(p)) => TaggedRef::PageView(p).serialize(s),
+                (false, Conversion::Meta(m)) => PlainRef::Meta(m).serialize(s),
+                (false, Conversion::Google(g)) => PlainRef::Google(g).serialize(s),
+                (false, Conversion::PageView(p)) => PlainRef::PageView(p).serialize(s),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Conversion {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(if d.is_human_readable() {
+                match Tagged::deserialize(d)? {
+                    Tagged::Meta(m) => Conversion::Meta(m),
+                    Tagged::Google(g) => Conversion::Google(g),
+                    Tagged::PageView(p) => Conversion::PageView(p),
+                }
+            } else {
+                match Plain::deserialize(d)? {
+                    Plain::Meta(m) => Conversion::Meta(m),
+                    Plain::Google(g) => Conversion::Google(g),
+                    Plain::PageView(p) => Conversion::PageView(p),
+                }
+            })
+        }
+    }
 }
 
 /// Meta's hashed customer fields (its field names).
@@ -246,13 +333,13 @@ pub fn payloads(e: &MableEvent, out: &mut Vec<Conversion>) {
             .and_then(|p| p.get(name))
             .map(CompactString::from)
     };
-    out.push(Conversion::Meta {
+    out.push(Conversion::Meta(Box::new(MetaPurchase {
         event_id: e.eid.clone(),
         event_name: CompactString::const_new("Purchase"),
         event_time: e.ts,
         action_source: CompactString::const_new("website"),
         event_source_url: e.pd.as_ref().map(|p| p.dl.clone()),
-        user_data: Box::new(MetaUserData {
+        user_data: MetaUserData {
             em: cdas_list(cdas, |c| &c.em),
             ph: phone(cdas),
             first_name: cdas_list(cdas, |c| &c.r#fn),
@@ -265,15 +352,15 @@ pub fn payloads(e: &MableEvent, out: &mut Vec<Conversion>) {
             client_user_agent: bd.and_then(|b| b.ua.clone()),
             fbc: pid("fbc"),
             fbp: cookie("_fbp"),
-        }),
+        },
         custom_data: MetaCustomData {
             currency: currency.clone(),
             value_minor: value,
             order_id: oid.clone(),
             num_items: items,
         },
-    });
-    out.push(Conversion::Google {
+    })));
+    out.push(Conversion::Google(GoogleConversion {
         order_id: oid.unwrap_or_else(|| e.eid.clone()),
         conversion_date_time: e.ts,
         currency_code: currency,
@@ -281,12 +368,12 @@ pub fn payloads(e: &MableEvent, out: &mut Vec<Conversion>) {
         gclid: pid("gclid"),
         hashed_email: cdas_list(cdas, |c| &c.em),
         hashed_phone_number: phone(cdas),
-    });
+    }));
 }
 
 /// The analytics record any other event becomes.
 pub fn page_view(e: MableEvent) -> Conversion {
-    Conversion::PageView {
+    Conversion::PageView(PageView {
         shop: shop_of(&e),
         url: e.pd.as_ref().map(|p| p.dl.clone()),
         title: e.pd.as_ref().map(|p| p.dt.clone()),
@@ -294,15 +381,15 @@ pub fn page_view(e: MableEvent) -> Conversion {
         event_id: e.eid,
         event_name: e.en,
         ts: e.ts,
-    }
+    })
 }
 
 /// A record's id in the `conversions` table: unique per event and destination.
 pub fn record_id(c: &Conversion) -> String {
     match c {
-        Conversion::Meta { event_id, .. } => format!("meta:{event_id}"),
-        Conversion::Google { order_id, .. } => format!("google:{order_id}"),
-        Conversion::PageView { event_id, .. } => format!("page_view:{event_id}"),
+        Conversion::Meta(m) => format!("meta:{}", m.event_id),
+        Conversion::Google(g) => format!("google:{}", g.order_id),
+        Conversion::PageView(p) => format!("page_view:{}", p.event_id),
     }
 }
 
@@ -343,4 +430,53 @@ pub fn pipeline(_: &Params) -> Pipeline<MableEvent, Conversion> {
             "conversions_table",
             Collect::table(Table::Conversions, record_id),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Conversion> {
+        let mut event: MableEvent = serde_json::from_str(
+            r#"{"eid":"e1","en":"Order Completed","ts":1700000000,
+                "esd":{"oid":"o1","cart":{"currency":"EUR","total":{"price":12.5}}}}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        payloads(&event, &mut out);
+        event.en = "Page Viewed".into();
+        out.push(page_view(event));
+        out
+    }
+
+    #[test]
+    fn json_is_tagged_inside_and_round_trips() {
+        let all = samples();
+        assert_eq!(all.len(), 3);
+        let json: Vec<serde_json::Value> = all
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect();
+        let tags: Vec<&str> = json
+            .iter()
+            .map(|j| j["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(tags, ["meta", "google", "page_view"]);
+        assert_eq!(json[0]["event_id"], "e1");
+        assert_eq!(json[0]["custom_data"]["value_minor"], 1250);
+        assert_eq!(json[1]["order_id"], "o1");
+        for (c, j) in all.iter().zip(json) {
+            assert_eq!(&serde_json::from_value::<Conversion>(j).unwrap(), c);
+        }
+    }
+
+    /// Timely sends records between the processes of a cluster with
+    /// bincode: `--output` in a cluster routes every record to process 0.
+    #[test]
+    fn bincode_round_trips_as_between_processes() {
+        for c in samples() {
+            let bytes = bincode::serialize(&c).unwrap();
+            assert_eq!(bincode::deserialize::<Conversion>(&bytes).unwrap(), c);
+        }
+    }
 }

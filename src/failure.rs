@@ -289,9 +289,12 @@ pub fn watch_panics(supervisor: &Supervisor, addresses: &[String]) -> PanicWatch
             let active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
             let failure = classify_panic(&message, &thread, &[]);
             let bug = matches!(failure, Failure::Internal(_));
-            if active.is_empty() || (bug && std::env::var_os("RUST_BACKTRACE").is_some()) {
-                // Outside any run, or a bug with a backtrace asked for: the
-                // standard report. A lost peer is never a bug of ours.
+            if bug && (active.is_empty() || std::env::var_os("RUST_BACKTRACE").is_some()) {
+                // A bug outside any run, or one with a backtrace asked for:
+                // the standard report. A lost peer is never a bug of ours,
+                // not even after the run: in a cluster of three, the
+                // connection to the second survivor breaks as it exits too,
+                // often once this process's run has already ended.
                 default(info);
             }
             for (s, addresses) in active.iter() {

@@ -19,6 +19,31 @@ pub struct ClickHouseServer {
     pub http_port: u16,
     pub tcp_port: u16,
     pub password: String,
+    extra: Extra,
+}
+
+/// More configuration for a server, as an operator would drop it in:
+/// files for `config.d/` (e.g. `remote_servers`) and `users.d/` (profile
+/// settings), and ports chosen beforehand (so that servers can name each
+/// other in `remote_servers`).
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// `(file name, XML)` for config.d/.
+    pub config_d: Vec<(String, String)>,
+    /// `(file name, XML)` for users.d/.
+    pub users_d: Vec<(String, String)>,
+    /// `(http, tcp)`; free ports when `None`.
+    pub ports: Option<(u16, u16)>,
+}
+
+/// Two free ports, `(http, tcp)`, for [`Extra::ports`].
+pub fn free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let b = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 fn free_port() -> u16 {
@@ -48,13 +73,20 @@ impl ClickHouseServer {
 
     /// Starts a server whose `default` user needs `password`.
     pub fn start_with_password(password: &str) -> ClickHouseServer {
+        Self::start_with(password, Extra::default())
+    }
+
+    /// Starts a server with `extra` configuration.
+    pub fn start_with(password: &str, extra: Extra) -> ClickHouseServer {
         let dir = tempfile::tempdir().expect("temp dir for clickhouse");
+        let (http_port, tcp_port) = extra.ports.unwrap_or_else(|| (free_port(), free_port()));
         let mut server = ClickHouseServer {
             dir,
             child: None,
-            http_port: free_port(),
-            tcp_port: free_port(),
+            http_port,
+            tcp_port,
             password: password.to_string(),
+            extra,
         };
         server.write_config();
         server.launch();
@@ -105,6 +137,16 @@ impl ClickHouseServer {
             pw = self.password
         );
         std::fs::write(self.dir.path().join("users.xml"), users).unwrap();
+        for (sub, files) in [
+            ("config.d", &self.extra.config_d),
+            ("users.d", &self.extra.users_d),
+        ] {
+            let d = self.dir.path().join(sub);
+            std::fs::create_dir_all(&d).unwrap();
+            for (name, xml) in files {
+                std::fs::write(d.join(name), xml).unwrap();
+            }
+        }
     }
 
     fn launch(&mut self) {

@@ -2,3 +2,5 @@
 #![allow(dead_code)]
 pub mod cli;
 pub mod clickhouse;
+pub mod metric_rows;
+pub mod netns;
