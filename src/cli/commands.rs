@@ -28,6 +28,7 @@ pub fn main() -> i32 {
             super::replay::replay(&dir, &clickhouse)
         }
         Some(Command::Bench(args)) => super::bench::bench(&args),
+        Some(Command::Report(args)) => super::report::report(&args),
         None => run(&cli.run),
     };
     match result {
@@ -135,8 +136,27 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         args: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         flush_wait: Duration::from_secs(10),
     };
-    let report = dataflow.run(&config)?;
-    let summary = render_summary(&report);
+    // report.html goes with file metrics, after the run, failed or not.
+    let report_dirs = (matches!(config.metrics, MetricsTarget::Files { .. }) && !args.no_report)
+        .then(|| super::report::RunDirs::before(&args.metrics_dir));
+    let report = match dataflow.run(&config) {
+        Ok(report) => report,
+        Err(e) => {
+            if let Some(dir) = report_dirs.and_then(|d| d.failed_run(&config.args))
+                && let Some(lines) = super::report::after_run(&dir, None)
+            {
+                eprint!("{lines}");
+            }
+            return Err(e.into());
+        }
+    };
+    let mut summary = render_summary(&report);
+    if report_dirs.is_some() {
+        let dir = args.metrics_dir.join(&report.run_id);
+        if let Some(lines) = super::report::after_run(&dir, report.delivery.as_ref()) {
+            summary.push_str(&lines);
+        }
+    }
     // Records on stdout keep stdout for records alone.
     if output.as_deref() == Some(std::path::Path::new("<stdout>")) {
         eprint!("{summary}");

@@ -1,10 +1,12 @@
 //! The command line: `mable-pipeline [OPTIONS] [INPUT]` runs a dataflow;
-//! `list` shows the dataflows; `metrics replay` delivers spooled metrics.
+//! `list` shows the dataflows; `metrics replay` delivers spooled metrics;
+//! `report` makes a run's report.html again or compares two runs.
 
 mod args;
 mod bench;
 mod commands;
 mod replay;
+mod report;
 
 pub use args::{Cli, Command, RunArgs};
 pub use commands::main;
