@@ -10,7 +10,7 @@ use super::ReportError;
 /// The report keeps worker-level spans of at most about this many
 /// stage × batch × worker rows (a few MB of page); beyond it, of a chosen set
 /// of batches (the slowest, and an even sample).
-pub const DETAIL_SPANS: usize = 100_000;
+pub const DETAIL_SPANS: usize = 60_000;
 
 /// What the run's `pipeline_runs` rows say, merged over processes.
 #[derive(Debug, Clone, Default)]
@@ -224,33 +224,9 @@ impl Run {
     }
 
     /// The batches whose worker-level spans the report keeps when it cannot
-    /// keep all: the ten slowest, the median, the first and last, and an even
-    /// sample, within [`DETAIL_SPANS`].
+    /// keep all (see [`choose_detail`]).
     pub fn choose_detail(&self) -> HashSet<u32> {
-        let per_batch = (self.stages.len() * self.workers as usize).max(1);
-        let budget = (DETAIL_SPANS / per_batch).max(12);
-        let mut chosen = HashSet::new();
-        let mut by_time: Vec<&Batch> = self.batches.iter().collect();
-        by_time.sort_by(|a, b| batch_time(b).total_cmp(&batch_time(a)));
-        for b in by_time.iter().take(10) {
-            chosen.insert(b.id);
-        }
-        if let Some(b) = by_time.get(by_time.len() / 2) {
-            chosen.insert(b.id);
-        }
-        if let (Some(f), Some(l)) = (self.batches.first(), self.batches.last()) {
-            chosen.insert(f.id);
-            chosen.insert(l.id);
-        }
-        let left = budget.saturating_sub(chosen.len()).max(1);
-        let step = self.batches.len().div_ceil(left).max(1);
-        for b in self.batches.iter().step_by(step) {
-            if chosen.len() >= budget {
-                break;
-            }
-            chosen.insert(b.id);
-        }
-        chosen
+        choose_detail(&self.batches, self.stages.len() * self.workers as usize)
     }
 
     /// The slowest batch (by latency, or by stage extent without one).
@@ -261,6 +237,39 @@ impl Run {
                 .then(b.id.cmp(&a.id))
         })
     }
+}
+
+/// The batches kept in detail when not all can be: the ten slowest, the
+/// median, the first and last, and an even sample, within [`DETAIL_SPANS`]
+/// spans of `per_batch` (stages × workers) each.
+pub fn choose_detail(batches: &[Batch], per_batch: usize) -> HashSet<u32> {
+    let budget = (DETAIL_SPANS / per_batch.max(1)).max(12);
+    let mut chosen = HashSet::new();
+    let mut by_time: Vec<&Batch> = batches.iter().collect();
+    by_time.sort_by(|a, b| {
+        batch_time(b)
+            .total_cmp(&batch_time(a))
+            .then(a.id.cmp(&b.id))
+    });
+    for b in by_time.iter().take(10) {
+        chosen.insert(b.id);
+    }
+    if let Some(b) = by_time.get(by_time.len() / 2) {
+        chosen.insert(b.id);
+    }
+    if let (Some(f), Some(l)) = (batches.first(), batches.last()) {
+        chosen.insert(f.id);
+        chosen.insert(l.id);
+    }
+    let left = budget.saturating_sub(chosen.len()).max(1);
+    let step = batches.len().div_ceil(left).max(1);
+    for b in batches.iter().step_by(step) {
+        if chosen.len() >= budget {
+            break;
+        }
+        chosen.insert(b.id);
+    }
+    chosen
 }
 
 /// How long a batch took: its latency, or its stage extent without one.

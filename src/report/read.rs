@@ -7,7 +7,7 @@ use super::ReportError;
 use super::load::{each_line, table_files};
 use super::model::{
     AggregateValue, Arrangement, Batch, Cell, Channel, DETAIL_SPANS, Operator, Run, RunInfo, Span,
-    Stage, TableFiles,
+    Stage, TableFiles, choose_detail,
 };
 use super::rows::{
     AggregateLine, ArrangementLine, BatchLine, ChannelLine, MetricLine, OperatorLine,
@@ -31,39 +31,55 @@ pub fn run(dir: &Path) -> Result<Run, ReportError> {
     run.tables.push(t);
     let (batches, t) = rows::<BatchLine>(dir, "pipeline_batches")?;
     run.tables.push(t);
+    let (ops, t_ops) = rows::<OperatorLineOwned>(dir, "pipeline_operators")?;
     let metric_bytes: u64 = table_files(dir, "pipeline_metrics")?
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let keep_all = metric_bytes <= ONE_PASS_BYTES;
-    let (found, t) = read_metrics(dir, &|_| keep_all)?;
+    // Which spans the first reading keeps: all of a small file; of a big
+    // one, the batches chosen from their latencies when the run's shape is
+    // known (workers, and stages from timely's log); else none, and the file
+    // is read again for the chosen batches.
+    let early: Option<HashSet<u32>> = if metric_bytes <= ONE_PASS_BYTES {
+        None
+    } else {
+        let workers = runs.iter().map(|r| r.workers).max().unwrap_or(0) as usize;
+        let stages: HashSet<&str> = ops
+            .iter()
+            .filter(|o| !o.stage_path.is_empty())
+            .map(|o| o.stage_path.as_str())
+            .collect();
+        let timed: Vec<Batch> = batches.iter().map(batch_of).collect();
+        let shape_known = workers > 0 && !stages.is_empty() && !timed.is_empty();
+        Some(if shape_known {
+            choose_detail(&timed, workers * stages.len())
+        } else {
+            HashSet::new()
+        })
+    };
+    let keep = |b: u32| early.as_ref().is_none_or(|set| set.contains(&b));
+    let (found, t) = read_metrics(dir, &keep)?;
     run.tables.push(t);
     if runs.is_empty() && found.rows == 0 {
         return Err(ReportError::NoMetrics(dir.to_path_buf()));
     }
     run.info = run_info(dir, &runs, &found);
     let spans = fold_metrics(&mut run, found, &batches);
-    if keep_all && spans.len() <= DETAIL_SPANS {
+    if early.is_none() && spans.len() <= DETAIL_SPANS {
         run.spans_complete = true;
         run.spans = group(spans, &|_| true);
     } else {
         let chosen = run.choose_detail();
         let keep = |b: u32| chosen.contains(&b);
-        run.spans = if keep_all {
+        run.spans = if early.as_ref().is_none_or(|set| !set.is_empty()) {
             group(spans, &keep)
         } else {
             let (again, _) = read_metrics(dir, &keep)?;
-            let by_path: HashMap<&str, u16> = run
-                .stages
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.path.as_str(), i as u16))
-                .collect();
             let local: Vec<u16> = again
                 .stages
                 .iter()
-                .map(|s| by_path.get(s.path.as_str()).copied().unwrap_or(0))
+                .map(|s| run.stage_index(&s.path).unwrap_or(0) as u16)
                 .collect();
             let spans = again.spans.into_iter().map(|(b, mut s)| {
                 s.stage = local[s.stage as usize];
@@ -72,9 +88,8 @@ pub fn run(dir: &Path) -> Result<Run, ReportError> {
             group(spans.collect(), &keep)
         };
     }
-    let (ops, t) = rows::<OperatorLineOwned>(dir, "pipeline_operators")?;
     run.operators = operators(ops, run.workers);
-    run.tables.push(t);
+    run.tables.push(t_ops);
     let (chs, t) = rows::<ChannelLine>(dir, "pipeline_channels")?;
     run.channels = channels(chs);
     run.tables.push(t);
@@ -88,6 +103,17 @@ pub fn run(dir: &Path) -> Result<Run, ReportError> {
     run.arrangements = arrangements(arrs);
     run.tables.push(t);
     Ok(run)
+}
+
+fn batch_of(b: &BatchLine) -> Batch {
+    Batch {
+        id: b.batch_id,
+        records: b.records_in,
+        entered_us: b.entered_us,
+        completed_us: b.completed_us,
+        latency_ms: Some(b.latency_ms),
+        ..Batch::default()
+    }
 }
 
 /// A row type read whole from a line (small tables).
@@ -198,16 +224,27 @@ fn rows<T: Row>(dir: &Path, table: &'static str) -> Result<(Vec<T>, TableFiles),
     Ok((out, info))
 }
 
+/// Batch ids and worker ids below these are kept in vectors; rows beyond
+/// them (no real run has them) are counted unreadable.
+const MAX_BATCH: u32 = 1 << 26;
+const MAX_WORKER: u32 = 1 << 20;
+
 /// `pipeline_metrics` folded as it is read: totals per stage × worker, the
 /// extent of each batch, and (for the batches `keep` accepts) the spans.
+/// Dense vectors, not maps: this runs once per row of what can be millions.
 #[derive(Default)]
 struct Metrics {
-    index: HashMap<String, u16>,
     stages: Vec<Stage>,
-    cells: HashMap<(u16, u32), Cell>,
-    /// batch → (first start, last end) of rows that did work.
-    extents: HashMap<u32, (u64, u64)>,
-    process_of: HashMap<u32, u32>,
+    /// The stage of the previous row: rows come stage after stage.
+    hint: usize,
+    /// `cells[stage][worker]`.
+    cells: Vec<Vec<Cell>>,
+    /// Per batch id: (first start, last end) of the rows that did work.
+    extents: Vec<(u64, u64)>,
+    /// Per batch id: any row at all.
+    seen: Vec<bool>,
+    /// Per worker: its process (`u32::MAX`: no row).
+    process_of: Vec<u32>,
     max_worker: u32,
     rows: u64,
     unreadable: u64,
@@ -215,42 +252,66 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn add(&mut self, m: MetricLine, keep: &dyn Fn(u32) -> bool) {
-        self.rows += 1;
-        let stage = match self.index.get(m.stage_path.as_ref()) {
-            Some(&i) => i,
-            None => {
-                let i = self.stages.len() as u16;
-                self.index.insert(m.stage_path.to_string(), i);
-                self.stages.push(Stage {
-                    path: m.stage_path.to_string(),
-                    kind: m.stage_kind.to_string(),
-                    operator_id: m.operator_id,
-                    input: 0,
-                    output: 0,
-                    busy_ns: 0,
-                });
-                i
+    fn stage(&mut self, m: &MetricLine) -> usize {
+        let n = self.stages.len();
+        for k in 0..n {
+            let i = (self.hint + 1 + k) % n;
+            if self.stages[i].path == m.stage_path {
+                self.hint = i;
+                return i;
             }
-        };
-        let cell = self.cells.entry((stage, m.worker_id)).or_default();
+        }
+        self.stages.push(Stage {
+            path: m.stage_path.to_string(),
+            kind: m.stage_kind.to_string(),
+            operator_id: m.operator_id,
+            input: 0,
+            output: 0,
+            busy_ns: 0,
+        });
+        self.cells.push(Vec::new());
+        self.hint = n;
+        n
+    }
+
+    fn add(&mut self, m: MetricLine, keep: &dyn Fn(u32) -> bool) {
+        if m.batch_id >= MAX_BATCH || m.worker_id >= MAX_WORKER {
+            self.unreadable += 1;
+            return;
+        }
+        self.rows += 1;
+        let stage = self.stage(&m);
+        let (b, w) = (m.batch_id as usize, m.worker_id as usize);
+        let cells = &mut self.cells[stage];
+        if cells.len() <= w {
+            cells.resize(w + 1, Cell::default());
+        }
+        let cell = &mut cells[w];
         cell.busy_ns += m.busy_ns;
         cell.input += m.input_count;
         cell.output += m.output_count;
         self.max_worker = self.max_worker.max(m.worker_id);
-        self.process_of.insert(m.worker_id, m.process_id);
-        let extent = self.extents.entry(m.batch_id).or_insert((u64::MAX, 0));
+        if self.process_of.len() <= w {
+            self.process_of.resize(w + 1, u32::MAX);
+        }
+        self.process_of[w] = m.process_id;
+        if self.extents.len() <= b {
+            self.extents.resize(b + 1, (u64::MAX, 0));
+            self.seen.resize(b + 1, false);
+        }
+        self.seen[b] = true;
         // A stage that saw nothing of a batch has a row with zeros whose
         // times are only when it was written: it did no work.
         let worked = m.input_count > 0 || m.busy_ns > 0;
         if worked && m.start_us > 0 {
+            let extent = &mut self.extents[b];
             extent.0 = extent.0.min(m.start_us);
             extent.1 = extent.1.max(m.end_us);
             if keep(m.batch_id) {
                 self.spans.push((
                     m.batch_id,
                     Span {
-                        stage,
+                        stage: stage as u16,
                         worker: m.worker_id,
                         start_us: m.start_us,
                         end_us: m.end_us.max(m.start_us),
@@ -265,42 +326,69 @@ impl Metrics {
 
     /// Folds `other` (read by another thread, with its own stage numbering) in.
     fn merge(&mut self, other: Metrics) {
-        let local: Vec<u16> = other
-            .stages
-            .iter()
-            .map(|s| match self.index.get(&s.path) {
-                Some(&i) => {
-                    let mine = &mut self.stages[i as usize];
+        let mut local = Vec::with_capacity(other.stages.len());
+        for s in &other.stages {
+            match self.stages.iter().position(|mine| mine.path == s.path) {
+                Some(i) => {
+                    let mine = &mut self.stages[i];
                     mine.operator_id = mine.operator_id.min(s.operator_id);
-                    i
+                    local.push(i);
                 }
                 None => {
-                    let i = self.stages.len() as u16;
-                    self.index.insert(s.path.clone(), i);
                     self.stages.push(s.clone());
-                    i
+                    self.cells.push(Vec::new());
+                    local.push(self.stages.len() - 1);
                 }
-            })
-            .collect();
-        for ((s, w), c) in other.cells {
-            let mine = self.cells.entry((local[s as usize], w)).or_default();
-            mine.busy_ns += c.busy_ns;
-            mine.input += c.input;
-            mine.output += c.output;
+            }
         }
-        for (b, (start, end)) in other.extents {
-            let e = self.extents.entry(b).or_insert((u64::MAX, 0));
+        for (s, cells) in other.cells.into_iter().enumerate() {
+            let mine = &mut self.cells[local[s]];
+            if mine.len() < cells.len() {
+                mine.resize(cells.len(), Cell::default());
+            }
+            for (w, c) in cells.into_iter().enumerate() {
+                mine[w].busy_ns += c.busy_ns;
+                mine[w].input += c.input;
+                mine[w].output += c.output;
+            }
+        }
+        if self.extents.len() < other.extents.len() {
+            self.extents.resize(other.extents.len(), (u64::MAX, 0));
+            self.seen.resize(other.extents.len(), false);
+        }
+        for (b, (start, end)) in other.extents.into_iter().enumerate() {
+            let e = &mut self.extents[b];
             e.0 = e.0.min(start);
             e.1 = e.1.max(end);
+            self.seen[b] |= other.seen[b];
         }
-        self.process_of.extend(other.process_of);
+        if self.process_of.len() < other.process_of.len() {
+            self.process_of.resize(other.process_of.len(), u32::MAX);
+        }
+        for (w, p) in other.process_of.into_iter().enumerate() {
+            if p != u32::MAX {
+                self.process_of[w] = p;
+            }
+        }
         self.max_worker = self.max_worker.max(other.max_worker);
         self.rows += other.rows;
         self.unreadable += other.unreadable;
         self.spans.extend(other.spans.into_iter().map(|(b, mut s)| {
-            s.stage = local[s.stage as usize];
+            s.stage = local[s.stage as usize] as u16;
             (b, s)
         }));
+    }
+
+    /// Batches that have a row, with their work's extent (if any work).
+    fn batches(&self) -> impl Iterator<Item = (u32, Option<(u64, u64)>)> + '_ {
+        self.seen
+            .iter()
+            .enumerate()
+            .filter(|(_, seen)| **seen)
+            .map(|(b, _)| {
+                let e = self.extents[b];
+                (b as u32, (e.0 != u64::MAX).then_some(e))
+            })
     }
 }
 
@@ -351,36 +439,34 @@ fn fold_metrics(run: &mut Run, m: Metrics, batch_rows: &[BatchLine]) -> Vec<(u32
         run.info.workers.max(1)
     };
     run.workers = workers;
-    run.process_of = (0..workers)
-        .map(|w| m.process_of.get(&w).copied().unwrap_or(0))
+    run.process_of = (0..workers as usize)
+        .map(|w| match m.process_of.get(w) {
+            Some(&p) if p != u32::MAX => p,
+            _ => 0,
+        })
         .collect();
     run.stages = order.iter().map(|&i| m.stages[i].clone()).collect();
     run.cells = vec![Cell::default(); run.stages.len() * workers as usize];
-    for (&(s, w), c) in &m.cells {
-        let s = renumber[s as usize] as usize;
-        run.cells[s * workers as usize + w as usize] = *c;
-        let st = &mut run.stages[s];
-        st.input += c.input;
-        st.output += c.output;
-        st.busy_ns += c.busy_ns;
+    for (s, cells) in m.cells.iter().enumerate() {
+        let s = renumber[s] as usize;
+        for (w, c) in cells.iter().enumerate() {
+            run.cells[s * workers as usize + w] = *c;
+            let st = &mut run.stages[s];
+            st.input += c.input;
+            st.output += c.output;
+            st.busy_ns += c.busy_ns;
+        }
     }
     let mut batches: BTreeMap<u32, Batch> = BTreeMap::new();
     for b in batch_rows {
-        batches.entry(b.batch_id).or_insert(Batch {
-            id: b.batch_id,
-            records: b.records_in,
-            entered_us: b.entered_us,
-            completed_us: b.completed_us,
-            latency_ms: Some(b.latency_ms),
-            ..Batch::default()
-        });
+        batches.entry(b.batch_id).or_insert_with(|| batch_of(b));
     }
-    for (&id, &(start, end)) in &m.extents {
+    for (id, extent) in m.batches() {
         let b = batches.entry(id).or_insert(Batch {
             id,
             ..Batch::default()
         });
-        if start != u64::MAX {
+        if let Some((start, end)) = extent {
             b.first_start_us = start;
             b.last_end_us = end;
         }
@@ -413,9 +499,15 @@ fn run_info(dir: &Path, runs: &[RunLine], m: &Metrics) -> RunInfo {
     let Some(first) = runs.first() else {
         // No `pipeline_runs` row: the run ended before writing it. Say what
         // the stage rows tell.
-        let start = m.extents.values().map(|e| e.0).min().unwrap_or(0);
-        let end = m.extents.values().map(|e| e.1).max().unwrap_or(0);
-        let processes: HashSet<u32> = m.process_of.values().copied().collect();
+        let worked = || m.batches().filter_map(|(_, e)| e);
+        let start = worked().map(|e| e.0).min().unwrap_or(0);
+        let end = worked().map(|e| e.1).max().unwrap_or(0);
+        let processes: HashSet<u32> = m
+            .process_of
+            .iter()
+            .copied()
+            .filter(|&p| p != u32::MAX)
+            .collect();
         info.run_id = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -424,7 +516,7 @@ fn run_info(dir: &Path, runs: &[RunLine], m: &Metrics) -> RunInfo {
         info.status = "unknown".into();
         info.workers = m.max_worker + 1;
         info.processes = processes.len().max(1) as u32;
-        info.batches = m.extents.len() as u64;
+        info.batches = m.batches().count() as u64;
         info.start_us = start;
         info.end_us = end.max(start);
         info.elapsed_ms = end.saturating_sub(start) as f64 / 1e3;

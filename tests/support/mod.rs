@@ -1,4 +1,5 @@
 //! Shared test support. Each integration test file includes it with `mod support;`.
 #![allow(dead_code)]
+pub mod browser;
 pub mod cli;
 pub mod clickhouse;
