@@ -54,7 +54,7 @@ pub fn latency(run: &Run, p: &Percentiles) -> String {
             left - 6.0,
             y(v) + 4.0,
             r#"class="tick" text-anchor="end""#,
-            &ms(v),
+            &if v == 0.0 { "0".to_string() } else { ms(v) },
         );
         v += step;
     }
@@ -263,7 +263,7 @@ pub fn worker_time(run: &Run, v: &Verdict) -> String {
     let workers = v.workers.len();
     let bar_h = if workers <= 16 { 18.0 } else { 7.0 };
     let gap = if workers <= 16 { 6.0 } else { 2.0 };
-    let (left, width) = (60.0, 960.0);
+    let (left, width) = (40.0, 440.0);
     let top = 8.0;
     let h = top + workers as f64 * (bar_h + gap) + 8.0;
     let longest = v

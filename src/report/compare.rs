@@ -123,8 +123,8 @@ impl Row {
 
     fn relative(&self) -> String {
         match (self.a, self.b) {
-            (Some(a), Some(b)) if a != 0.0 => change((b - a) / a),
             (Some(a), Some(b)) if a == b => "±0".into(),
+            (Some(a), Some(b)) if a != 0.0 => change((b - a) / a),
             _ => String::new(),
         }
     }

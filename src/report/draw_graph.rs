@@ -93,7 +93,7 @@ pub fn stages(run: &Run, g: &Graph, cost_ns: &[u64]) -> String {
     let edges: Vec<(usize, usize)> = g.edges.iter().map(|e| (e.from, e.to)).collect();
     let layout = layered(g.nodes.len(), &edges);
     let geo = Geometry {
-        w: 268.0,
+        w: 300.0,
         h: 66.0,
         gap_x: 36.0,
         gap_y: 54.0,
@@ -222,11 +222,13 @@ pub fn stages(run: &Run, g: &Graph, cost_ns: &[u64]) -> String {
                     );
                 }
                 let nx = name_x + branch.map_or(0.0, |b| 7.0 * b.len() as f64 + 16.0);
+                // Bold 13 px is about 7.6 px a character; the kind keeps its room on the right.
+                let room = ((x + w - 16.0 - 6.2 * st.kind.len() as f64 - nx) / 7.6).max(4.0);
                 svg.text(
                     nx,
                     y + 18.0,
                     &format!(r#"class="name{text}""#),
-                    clip(st.name(), 26),
+                    &ellipsis(st.name(), room as usize),
                 );
                 svg.text(
                     x + w - 8.0,
@@ -266,11 +268,14 @@ fn branch_of(path: &str) -> Option<&str> {
     parts.next().filter(|b| *b == "then" || *b == "else")
 }
 
-fn clip(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// `s` in at most `max` characters, cut with `…` (the full text is in the box's title).
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
     }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// Out ÷ in, as a share (`25 %`) or a factor (`×2.00`).
@@ -398,7 +403,7 @@ pub fn operators(run: &Run, g: &Graph) -> String {
             x + 8.0,
             y + 17.0,
             &format!(r#"class="name{text}""#),
-            clip(&op.name, 28),
+            &ellipsis(&op.name, 25),
         );
         svg.text(
             x + 8.0,

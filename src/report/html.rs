@@ -83,9 +83,13 @@ fn stage_cost(run: &Run, v: &Verdict) -> Vec<u64> {
 }
 
 fn fact(h: &mut String, k: &str, v: &str) {
+    fact_classed(h, "fact", k, v);
+}
+
+fn fact_classed(h: &mut String, class: &str, k: &str, v: &str) {
     let _ = write!(
         h,
-        "<div class=\"fact\"><div class=\"k\">{}</div><div class=\"v\">{}</div></div>",
+        "<div class=\"{class}\"><div class=\"k\">{}</div><div class=\"v\">{}</div></div>",
         esc(k),
         v
     );
@@ -128,8 +132,9 @@ fn header(h: &mut String, run: &Run, delivery: Option<&Delivery>) {
     }
     h.push_str("<div class=\"facts\">");
     fact(h, "dataflow", &esc(&i.dataflow));
-    fact(
+    fact_classed(
         h,
+        "fact wide",
         "input",
         &if i.input.is_empty() {
             "—".into()
@@ -174,7 +179,6 @@ fn header(h: &mut String, run: &Run, delivery: Option<&Delivery>) {
         "rate",
         &rate(i.records_in as f64 / (i.elapsed_ms / 1e3).max(1e-9)),
     );
-    let (found, expected) = run.metric_rows();
     let delivered = match delivery {
         Some(d) => format!(
             "{} rows produced, {} delivered, {} spooled, {} failed, {} dropped <span class=\"sub\">→ {}</span>",
@@ -191,19 +195,19 @@ fn header(h: &mut String, run: &Run, delivery: Option<&Delivery>) {
             run.tables.iter().map(|t| t.files).sum::<usize>()
         ),
     };
-    let complete = if found == expected {
-        format!(
-            "<br><span class=\"sub\">pipeline_metrics: all {} stage × batch × worker rows</span>",
-            count(found)
-        )
-    } else {
-        format!(
-            "<br><span class=\"sub\" style=\"color:var(--accent)\">pipeline_metrics: {} of {} stage × batch × worker rows</span>",
-            count(found),
-            count(expected)
-        )
+    let complete = match run.coverage() {
+        Some((covered, read)) if covered == read => format!(
+            "<br><span class=\"sub\">stage rows cover all {} records read</span>",
+            count(read)
+        ),
+        Some((covered, read)) => format!(
+            "<br><span class=\"sub\" style=\"color:var(--accent)\">stage rows cover {} of {} records read</span>",
+            count(covered),
+            count(read)
+        ),
+        None => String::new(),
     };
-    fact(h, "metrics delivery", &(delivered + &complete));
+    fact_classed(h, "fact wide", "metrics delivery", &(delivered + &complete));
     h.push_str("</div>");
     if !i.error.is_empty() {
         let _ = write!(h, "<div class=\"error\">{}</div>", esc(&i.error));
@@ -255,7 +259,7 @@ fn verdict(h: &mut String, run: &Run, v: &Verdict) {
             pct(saved / v.elapsed_ms.max(1e-9))
         );
     }
-    h.push_str("</table></div><div><h3>Where each worker's time went</h3><div class=\"legend\">");
+    h.push_str("</table></div><div class=\"grow\"><h3>Where each worker's time went</h3><div class=\"legend\">");
     for (s, st) in run.stages.iter().enumerate().take(12) {
         let _ = write!(
             h,
@@ -301,7 +305,7 @@ fn graph(h: &mut String, run: &Run, d: &Derived, v: &Verdict, cost: &[u64]) {
 fn stage_table(h: &mut String, run: &Run, d: &Derived, v: &Verdict, cost: &[u64]) {
     let total: u64 = cost.iter().sum();
     let workers = v.workers.len().max(1) as u64;
-    h.push_str("<table id=\"stage-table\"><tr><th>stage</th><th>kind</th><th class=\"num\">records in</th><th class=\"num\">records out</th><th class=\"num\">out ÷ in</th><th class=\"num\">busy</th><th class=\"num\">busiest worker</th><th class=\"num\">share</th></tr>");
+    h.push_str("<table id=\"stage-table\"><tr><th>stage</th><th class=\"num\">records in</th><th class=\"num\">records out</th><th class=\"num\">out ÷ in</th><th class=\"num\">busy, all workers</th><th class=\"num\">busiest worker</th><th class=\"num\">share</th></tr>");
     let bound = match v.bound().map(|b| b.part) {
         Some(Part::Stage(s)) => Some(s),
         _ => None,
@@ -316,17 +320,17 @@ fn stage_table(h: &mut String, run: &Run, d: &Derived, v: &Verdict, cost: &[u64]
             String::new()
         } else {
             format!(
-                "<br><span class=\"sub\">+ {} ({})</span>",
+                "<br><span class=\"sub\" title=\"scheduling time of its helper operators: {}\">+ {} helpers</span>",
+                esc(&helpers.join(", ")),
                 ns(d.helpers[s]
                     .iter()
                     .map(|&o| run.operators[o].total_ns())
-                    .sum()),
-                esc(&helpers.join(", "))
+                    .sum())
             )
         };
         let _ = write!(
             h,
-            "<tr data-stage=\"{}\" data-in=\"{}\" data-out=\"{}\"{}><td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}{helper_note}</td><td class=\"num\">{} <span class=\"sub\">(mean {})</span></td><td class=\"num\">{}</td></tr>",
+            "<tr data-stage=\"{}\" data-in=\"{}\" data-out=\"{}\"{}><td><span class=\"mono\">{}</span><br><span class=\"sub\">{}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}{helper_note}</td><td class=\"num\">{}<br><span class=\"sub\">mean {}</span></td><td class=\"num\">{}</td></tr>",
             esc(&st.path),
             st.input,
             st.output,
@@ -418,7 +422,7 @@ fn waterfall_section(h: &mut String, run: &Run) {
         count(kept as u64),
         count(run.batches.len() as u64)
     );
-    h.push_str("<div class=\"controls\"><label>batch <select id=\"wf-batch\"></select></label><button id=\"wf-prev\" type=\"button\">◀ previous</button><button id=\"wf-next\" type=\"button\">next ▶</button><button id=\"wf-slowest\" type=\"button\">slowest</button></div>");
+    h.push_str("<div class=\"controls\"><label>batch <select id=\"wf-batch\"></select></label><button id=\"wf-prev\" type=\"button\">◀ previous</button><button id=\"wf-next\" type=\"button\">next ▶</button><button id=\"wf-slowest\" type=\"button\">slowest</button><label><input type=\"checkbox\" id=\"wf-fit\" checked> fit the axis to the stages' work</label></div>");
     h.push_str("<div id=\"waterfall-caption\"></div><div class=\"scroll\" id=\"waterfall-svg\"></div></section>");
 }
 
@@ -538,7 +542,7 @@ fn method(h: &mut String, run: &Run, v: &Verdict) {
     h.push_str("<section id=\"method\" class=\"method\"><h2>How to read this</h2>");
     let _ = write!(
         h,
-        "<p><strong>Where a worker's time goes.</strong> Each worker's wall time (its process's elapsed time, {}) is split into <em>stage work</em> — a stage's busy time, measured around every container of records it handles, plus the scheduling time of the stage's helper operators (a reduce's combiner, an aggregate's arrangement and count) —; <em>timely</em> — the rest of its time inside the dataflow, as timely's log times the dataflow's root scope: moving records between operators and across workers (the exchange; {} records crossed workers in this run), progress tracking, and timely's input, probe and inspect operators —; and <em>outside the dataflow</em>: start-up ({} here, until the first batch entered), reading and parsing its share of the input, building metric rows, and waiting for other workers.</p>",
+        "<p><strong>Where a worker's time goes.</strong> Each worker's wall time (its process's elapsed time, {}) is split into <em>stage work</em> — a stage's busy time, measured around every container of records it handles, plus the scheduling time of the stage's helper operators (a reduce's combiner, an aggregate's arrangement and count) —, <em>timely</em> — the rest of its time inside the dataflow, as timely's log times the dataflow's root scope: moving records between operators and across workers (the exchange; {} records crossed workers in this run), progress tracking, and timely's input, probe and inspect operators —, and <em>outside the dataflow</em>: start-up ({} here, until the first batch entered), reading and parsing its share of the input, building metric rows, and waiting for other workers.</p>",
         ms(v.elapsed_ms),
         count(v.exchanged_records),
         ns(v.startup_ns)

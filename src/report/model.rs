@@ -199,18 +199,12 @@ impl Run {
         self.cells[stage * self.workers as usize + worker]
     }
 
-    /// `pipeline_metrics` rows found and expected (stages × batches × workers).
-    pub fn metric_rows(&self) -> (u64, u64) {
-        let found = self
-            .tables
-            .iter()
-            .find(|t| t.table == "pipeline_metrics")
-            .map_or(0, |t| t.rows);
-        let batches = self.info.batches.max(self.batches.len() as u64);
-        (
-            found,
-            self.stages.len() as u64 * batches * self.workers as u64,
-        )
+    /// Records the stage rows account for (the first stage's records in,
+    /// summed over every row) and records the run read: equal unless rows
+    /// are missing. `None` without a `pipeline_runs` row or stages.
+    pub fn coverage(&self) -> Option<(u64, u64)> {
+        let first = self.stages.first()?;
+        (self.info.status != "unknown").then_some((first.input, self.info.records_in))
     }
 
     /// The stage with this path.

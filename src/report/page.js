@@ -14,6 +14,7 @@
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   }
   function ms(us) {
+    if (us === 0) return '0';
     var v = us / 1000;
     var a = Math.abs(v);
     if (a >= 1000) return (v / 1000).toFixed(2) + ' s';
@@ -45,8 +46,17 @@
     }
     var s = d.s;
     var n = s.length / SPAN;
-    var tmax = Math.max(d.end, 1);
-    for (var i = 0; i < n; i++) tmax = Math.max(tmax, s[i * SPAN + 2] + s[i * SPAN + 3]);
+    var workFrom = Infinity, workTo = 0, busyAll = 0;
+    for (var i = 0; i < n; i++) {
+      workFrom = Math.min(workFrom, s[i * SPAN + 2]);
+      workTo = Math.max(workTo, s[i * SPAN + 2] + s[i * SPAN + 3]);
+      busyAll += s[i * SPAN + 4];
+    }
+    if (!(workFrom < Infinity)) workFrom = 0;
+    // Fit: the axis spans the stages' work only, not the wait around it.
+    var fit = document.getElementById('wf-fit');
+    var t0 = fit && fit.checked ? workFrom : 0;
+    var tmax = Math.max(fit && fit.checked ? workTo : Math.max(d.end, workTo), t0 + 1);
     var stages = data.stages.length;
     var perWorker = stages * data.workers <= 80;
     var rowsPer = perWorker ? data.workers : 1;
@@ -55,12 +65,13 @@
     var left = 250, right = 150, top = 26;
     var W = 1100, pw = W - left - right;
     var H = top + stages * (rowsPer * rowH + stageGap) + 10;
-    var x = function (us) { return left + us / tmax * pw; };
+    var x = function (us) { return left + (us - t0) / (tmax - t0) * pw; };
+    var width = function (us) { return us / (tmax - t0) * pw; };
     var out = [];
     out.push('<svg viewBox="0 0 ' + W + ' ' + H + '" width="' + W + '" height="' + H +
       '" class="chart waterfall" data-batch="' + id + '" role="img" aria-label="batch waterfall">');
-    var step = niceStep(tmax, 6);
-    for (var t = 0; t <= tmax + step / 2; t += step) {
+    var step = niceStep(tmax - t0, 6);
+    for (var t = Math.ceil(t0 / step) * step; t <= tmax + step / 2; t += step) {
       out.push('<line class="grid" x1="' + x(t) + '" y1="' + (top - 4) + '" x2="' + x(t) + '" y2="' + H + '"/>');
       out.push('<text class="tick" text-anchor="middle" x="' + x(t) + '" y="' + (top - 10) + '">' + ms(t) + '</text>');
     }
@@ -90,12 +101,12 @@
       var colour = data.colours[stg % data.colours.length];
       var title = esc(data.stages[stg].p) + ' · worker ' + wk + ': ' + ms(start) + ' → ' + ms(start + len) +
         ' after entry, busy ' + ms(busy) + '; ' + group(s[o + 5]) + ' → ' + group(s[o + 6]) + ' records';
-      out.push('<rect class="span" x="' + x(start) + '" y="' + y + '" width="' + Math.max(1.5, len / tmax * pw) +
+      out.push('<rect class="span" x="' + x(start) + '" y="' + y + '" width="' + Math.max(1.5, width(len)) +
         '" height="' + h + '" fill="' + colour + '"><title>' + title + '</title></rect>');
       out.push('<rect class="span-busy" x="' + x(start) + '" y="' + (y + h - 4) + '" width="' +
-        Math.max(1, busy / tmax * pw) + '" height="4" fill="' + colour + '"/>');
+        Math.max(1, width(busy)) + '" height="4" fill="' + colour + '"/>');
     }
-    if (d.end >= 0) {
+    if (d.end >= 0 && d.end <= tmax) {
       out.push('<line class="probe" x1="' + x(d.end) + '" y1="' + (top - 4) + '" x2="' + x(d.end) + '" y2="' + H + '"/>');
       out.push('<text class="mark-label" x="' + (x(d.end) + 6) + '" y="' + (top + 10) + '">probe passed</text>');
       out.push('<text class="mark-label" x="' + (x(d.end) + 6) + '" y="' + (top + 24) + '">' + ms(d.end) + '</text>');
@@ -106,7 +117,8 @@
     var lat = info && info[1] >= 0 ? ' · latency ' + info[1].toFixed(3) + ' ms' : '';
     var recs = info ? ' · ' + group(info[2]) + ' records' : '';
     caption.textContent = 'Batch ' + id + (id === data.slowest ? ' (the slowest)' : '') + recs + lat +
-      ' · times from the batch entering the input' + (perWorker ? '' : '; all workers of a stage on one row');
+      ' · the stages worked from ' + ms(workFrom) + ' to ' + ms(workTo) + ' after the batch entered, busy ' +
+      ms(busyAll) + ' in all' + (perWorker ? '' : ' · all workers of a stage on one row');
     var sel = document.getElementById('wf-batch');
     if (sel && sel.value !== String(id)) sel.value = String(id);
   }
@@ -136,6 +148,7 @@
     document.getElementById('wf-prev').addEventListener('click', function () { move(-1); });
     document.getElementById('wf-next').addEventListener('click', function () { move(1); });
     document.getElementById('wf-slowest').addEventListener('click', function () { drawWaterfall(data.slowest); });
+    document.getElementById('wf-fit').addEventListener('change', function () { drawWaterfall(Number(sel.value)); });
   }
 
   var pick = document.getElementById('latency-pick');

@@ -115,9 +115,11 @@ pub struct Verdict {
     /// Records that crossed workers (on channels where some worker received
     /// a different count than it sent).
     pub exchanged_records: u64,
-    /// Metric rows lost on the way (drops reported by the run, or rows
-    /// missing from the files): the figures under-count.
+    /// Metric rows the run reported dropped or failed: the figures under-count.
     pub lost_rows: Option<u64>,
+    /// (records the stage rows account for, records read), when they differ
+    /// in a run that finished: rows are missing from the files.
+    pub uncovered: Option<(u64, u64)>,
     pub has_log: bool,
 }
 
@@ -129,7 +131,7 @@ impl Verdict {
 }
 
 /// Works out the verdict of `run`. `dropped` are metric rows the run itself
-/// reported dropped (known only right after the run).
+/// reported dropped or failed (known only right after the run).
 pub fn judge(run: &Run, graph: &Derived, dropped: Option<u64>) -> Verdict {
     let workers = run.workers as usize;
     let elapsed_ms = run.info.elapsed_ms;
@@ -267,13 +269,10 @@ pub fn judge(run: &Run, graph: &Derived, dropped: Option<u64>) -> Verdict {
         .filter(|c| c.exchange)
         .map(|c| c.records_sent)
         .sum();
-    let (found, expected) = run.metric_rows();
-    let missing = expected.saturating_sub(found);
-    let lost_rows = match dropped {
-        Some(d) if d > 0 => Some(d),
-        _ if missing > 0 => Some(missing),
-        _ => None,
-    };
+    let lost_rows = dropped.filter(|&d| d > 0);
+    let uncovered = run
+        .coverage()
+        .filter(|(covered, read)| covered != read && run.info.status == "ok");
     Verdict {
         elapsed_ms,
         startup_ns,
@@ -283,6 +282,7 @@ pub fn judge(run: &Run, graph: &Derived, dropped: Option<u64>) -> Verdict {
         skews,
         exchanged_records,
         lost_rows,
+        uncovered,
         has_log,
     }
 }

@@ -101,8 +101,15 @@ pub fn details(run: &Run, v: &Verdict) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(rows) = v.lost_rows {
         out.push(format!(
-            "The metrics sink lost {} rows (dropped after workers waited for it, or missing from the files): the figures here under-count, and the time workers waited for the sink shows as time outside the dataflow.",
+            "The metrics sink was a limit: {} rows were dropped or failed (a worker drops rows after waiting 100 ms for the sink), so the figures here under-count, and the time workers waited for the sink shows as time outside the dataflow.",
             count(rows)
+        ));
+    }
+    if let Some((covered, read)) = v.uncovered {
+        out.push(format!(
+            "The metrics sink lost rows: the stage rows account for {} of the {} records the run read, so the figures here under-count.",
+            count(covered),
+            count(read)
         ));
     }
     let Some(bound) = v.bound() else { return out };
