@@ -192,10 +192,12 @@ fn write_run(dir: &Path) -> BTreeMap<&'static str, (u64, u64)> {
             4_000_000,
         );
         for (i, &(from, port, to, path)) in edges.iter().enumerate() {
-            let records = if path.is_empty() {
-                totals["collect"].1
-            } else {
-                totals[path].0
+            // A merge's inputs carry what each branch put out.
+            let source = (0..STAGES.len()).find(|&s| op_id(s) == from);
+            let records = match (path, source) {
+                ("", _) => totals["collect"].1,
+                ("route/merge", Some(s)) => totals[STAGES[s].0].1,
+                _ => totals[path].0,
             } / WORKERS;
             writeln!(
                 chans,

@@ -101,7 +101,10 @@ pub fn latency(run: &Run, p: &Percentiles) -> String {
         }
         svg.path(&d, r#"class="series""#);
     }
-    for (label, value, class) in [("p50", p.p50, "p50"), ("p95", p.p95, "p95")] {
+    // Labels at the right, kept 14 px apart (p95 above p50), below the max's.
+    let y95 = y(p.p95).min(y(p.p50) - 14.0).max(top + 22.0);
+    let y50 = y(p.p50).max(y95 + 14.0);
+    for (label, value, class, at) in [("p50", p.p50, "p50", y50), ("p95", p.p95, "p95", y95)] {
         svg.line(
             left,
             y(value),
@@ -111,7 +114,7 @@ pub fn latency(run: &Run, p: &Percentiles) -> String {
         );
         svg.text(
             left + pw + 8.0,
-            y(value) + 4.0,
+            at + 4.0,
             &format!(r#"class="mark-label {class}""#),
             &format!("{label} {}", ms(value)),
         );

@@ -103,7 +103,6 @@ pub fn stages(run: &Run, g: &Graph, cost_ns: &[u64]) -> String {
     let at = |p| placer.at(p);
     let height = geo.height(&layout);
     let total: u64 = cost_ns.iter().sum();
-    let max_share = cost_ns.iter().copied().max().unwrap_or(0) as f64 / total.max(1) as f64;
     let mut svg = Svg::new(
         width,
         height,
@@ -187,7 +186,8 @@ pub fn stages(run: &Run, g: &Graph, cost_ns: &[u64]) -> String {
             NodeKind::Stage(s) => {
                 let st = &run.stages[s];
                 let share = cost_ns[s] as f64 / total.max(1) as f64;
-                let (fill, dark) = heat(0.9 * share / max_share.max(1e-9));
+                // √share spreads the small shares apart; 100 % would be the darkest.
+                let (fill, dark) = heat(0.95 * share.sqrt());
                 let text = if dark { " light" } else { "" };
                 svg.raw(&format!(
                     r#"<g class="node" data-stage="{}" data-in="{}" data-out="{}">"#,
@@ -314,15 +314,6 @@ pub fn operators(run: &Run, g: &Graph) -> String {
             _ => 0,
         })
         .sum();
-    let max = g
-        .nodes
-        .iter()
-        .map(|k| match k {
-            NodeKind::Operator(o) => run.operators[*o].total_ns(),
-            _ => 0,
-        })
-        .max()
-        .unwrap_or(0);
     let mut svg = Svg::new(
         width,
         height,
@@ -370,7 +361,7 @@ pub fn operators(run: &Run, g: &Graph) -> String {
         let (cx, y) = at(layout.nodes[i]);
         let x = cx - geo.w / 2.0;
         let t = op.total_ns();
-        let (fill, dark) = heat(0.9 * t as f64 / max.max(1) as f64);
+        let (fill, dark) = heat(0.95 * (t as f64 / total.max(1) as f64).sqrt());
         let text = if dark { " light" } else { "" };
         let class = if op.stage_path.is_empty() {
             "box internal"

@@ -67,9 +67,9 @@ pub fn page(run: &Run, d: &Derived, v: &Verdict, delivery: Option<&Delivery>) ->
     skew(&mut h, run, v);
     results(&mut h, run, d);
     method(&mut h, run, v);
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<script type=\"application/json\" id=\"report-data\">{}</script><script>{JS}</script></body></html>\n",
+        "<script type=\"application/json\" id=\"report-data\">{}</script><script>{JS}</script></body></html>",
         waterfall::data_json(run)
     );
     h
@@ -282,7 +282,7 @@ fn graph(h: &mut String, run: &Run, d: &Derived, v: &Verdict, cost: &[u64]) {
     };
     let _ = write!(
         h,
-        "<div class=\"legend\">{source} A box's colour is its share of all stage time (stage code plus its helper operators, over all workers); the darkest is the busiest.</div>"
+        "<div class=\"legend\">{source} A box's colour is its share of all stage time (stage code plus its helper operators, over all workers): pale is little, dark red is most of it.</div>"
     );
     if !d.operators.nodes.is_empty() {
         h.push_str("<div class=\"controls\"><label><input type=\"checkbox\" id=\"show-operators\"> show timely's own operators (exchange, input, probe, arrangements) with their scheduling time</label></div>");

@@ -31,6 +31,7 @@ mod load;
 pub mod model;
 mod read;
 pub mod rows;
+mod scan;
 mod svg;
 pub mod verdict;
 mod waterfall;

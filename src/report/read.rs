@@ -13,6 +13,7 @@ use super::rows::{
     AggregateLine, ArrangementLine, BatchLine, ChannelLine, MetricLine, OperatorLine,
     ReductionLine, RunLine,
 };
+use super::scan;
 
 /// Metric files up to this size keep their spans while the totals are read;
 /// bigger ones are read a second time, for the chosen batches only.
@@ -399,15 +400,18 @@ fn read_metrics(
     let files = table_files(dir, "pipeline_metrics")?;
     let mut all = Metrics::default();
     for file in &files {
-        let parts =
-            each_line(
-                file,
-                Metrics::default,
-                |acc: &mut Metrics, line| match serde_json::from_slice::<MetricLine>(line) {
-                    Ok(m) => acc.add(m, keep),
-                    Err(_) => acc.unreadable += 1,
-                },
-            )?;
+        let parts = each_line(
+            file,
+            Metrics::default,
+            // The scanner reads the engine's lines fast; serde reads the rest.
+            |acc: &mut Metrics, line| match scan::metric_line(line)
+                .ok_or(())
+                .or_else(|()| serde_json::from_slice::<MetricLine>(line).map_err(|_| ()))
+            {
+                Ok(m) => acc.add(m, keep),
+                Err(()) => acc.unreadable += 1,
+            },
+        )?;
         for p in parts {
             all.merge(p);
         }

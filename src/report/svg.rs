@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn coordinates_are_short() {
         assert_eq!(n(3.0), "3");
-        assert_eq!(n(3.14159), "3.1");
+        assert_eq!(n(12.3456), "12.3");
         assert_eq!(n(-0.04), "0");
     }
 }

@@ -261,7 +261,7 @@ pub fn judge(run: &Run, graph: &Derived, dropped: Option<u64>) -> Verdict {
                 });
             }
         }
-        skews.sort_by(|a, b| b.busy_ns.cmp(&a.busy_ns));
+        skews.sort_by_key(|k| std::cmp::Reverse(k.busy_ns));
     }
     let exchanged_records = run
         .channels

@@ -78,17 +78,27 @@ pub fn data_json(run: &Run) -> String {
             if j > 0 {
                 out.push(',');
             }
-            let _ = write!(
-                out,
-                "{},{},{},{},{},{},{}",
-                s.stage,
-                s.worker,
+            // Thousands of numbers: written digit by digit, not through `fmt`.
+            for (k, v) in [
+                u64::from(s.stage),
+                u64::from(s.worker),
                 s.start_us.saturating_sub(t0),
                 s.end_us - s.start_us,
-                busy_us(s.busy_ns),
-                s.input,
-                s.output
-            );
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if k > 0 {
+                    out.push(',');
+                }
+                push_u64(&mut out, v);
+            }
+            out.push(',');
+            push_busy_us(&mut out, s.busy_ns);
+            out.push(',');
+            push_u64(&mut out, s.input);
+            out.push(',');
+            push_u64(&mut out, s.output);
         }
         out.push_str("]}");
     }
@@ -112,13 +122,28 @@ pub fn data_json(run: &Run) -> String {
     out.replace("</", "<\\/")
 }
 
-/// Busy µs to a tenth, without trailing zeros.
-fn busy_us(ns: u64) -> String {
+/// Appends `n` in decimal.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
+/// Appends busy µs to a tenth, without a trailing `.0`.
+fn push_busy_us(out: &mut String, ns: u64) {
     let tenths = (ns + 50) / 100;
-    if tenths.is_multiple_of(10) {
-        format!("{}", tenths / 10)
-    } else {
-        format!("{}.{}", tenths / 10, tenths % 10)
+    push_u64(out, tenths / 10);
+    if !tenths.is_multiple_of(10) {
+        out.push('.');
+        out.push((b'0' + (tenths % 10) as u8) as char);
     }
 }
 
@@ -131,9 +156,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn busy_is_microseconds_to_a_tenth() {
-        assert_eq!(busy_us(16384), "16.4");
-        assert_eq!(busy_us(2_000_000), "2000");
-        assert_eq!(busy_us(0), "0");
+    fn numbers_are_written_plainly() {
+        let busy = |ns| {
+            let mut s = String::new();
+            push_busy_us(&mut s, ns);
+            s
+        };
+        assert_eq!(busy(16384), "16.4");
+        assert_eq!(busy(2_000_000), "2000");
+        assert_eq!(busy(0), "0");
+        let mut s = String::new();
+        push_u64(&mut s, u64::MAX);
+        push_u64(&mut s, 0);
+        assert_eq!(s, "184467440737095516150");
     }
 }

@@ -55,14 +55,14 @@ pub fn hand_written_run_with(dir: &Path, a_busy_ms: [u64; 2], records: u64) {
             ("a", 5, [a_busy_ms[0] * MS, a_busy_ms[1] * MS]),
             ("b", 7, [5 * MS, 5 * MS]),
         ] {
-            for worker in 0..2 {
+            for (worker, busy) in busy.into_iter().enumerate() {
                 let start = T + 6_000 + batch * 40_000 + if stage == "b" { 25_000 } else { 0 };
                 let mut line = String::new();
                 let _ = write!(
                     line,
                     r#"{{"stage_name":"{stage}","batch_id":{batch},"input_count":{records},"output_count":{records},"duration_ms":0,"worker_id":{worker},"timestamp":1800000000,"run_id":"r1","dataflow":"hand","stage_path":"{stage}","stage_kind":"map","operator_id":{op},"process_id":0,"busy_ns":{},"start_us":{start},"end_us":{},"insert_id":"x"}}"#,
-                    busy[worker],
-                    start + busy[worker] / 1000
+                    busy,
+                    start + busy / 1000
                 );
                 metrics.push(line);
             }
@@ -70,9 +70,9 @@ pub fn hand_written_run_with(dir: &Path, a_busy_ms: [u64; 2], records: u64) {
     }
     write(dir, "pipeline_metrics", &metrics);
     let mut ops = Vec::new();
-    for worker in 0..2 {
+    for (worker, a_ms) in a_busy_ms.into_iter().enumerate() {
         for (id, addr, name, stage, scope, ns) in [
-            (0, "0", "Dataflow", "", 1, (2 * a_busy_ms[worker] + 20) * MS),
+            (0, "0", "Dataflow", "", 1, (2 * a_ms + 20) * MS),
             (1, "0.1", "Input", "", 0, 1000),
             (5, "0.2", "a", "a", 0, 1000),
             (7, "0.3", "b", "b", 0, 1000),
