@@ -79,7 +79,7 @@ pub fn latency(run: &Run, p: &Percentiles) -> String {
         "batch",
     );
     if points.len() <= 400 {
-        let bw = (pw / count_pts * 0.8).max(0.5);
+        let bw = (pw / count_pts * 0.8).clamp(0.5, 36.0);
         for (i, &(id, lat, records)) in points.iter().enumerate() {
             let class = if id == p.max_batch { "bar max" } else { "bar" };
             svg.rect_titled(

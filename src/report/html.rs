@@ -197,7 +197,7 @@ fn header(h: &mut String, run: &Run, delivery: Option<&Delivery>) {
     };
     let complete = match run.coverage() {
         Some((covered, read)) if covered == read => format!(
-            "<br><span class=\"sub\">stage rows cover all {} records read</span>",
+            "<br><span class=\"sub\">stage rows cover every record read ({})</span>",
             count(read)
         ),
         Some((covered, read)) => format!(
@@ -256,7 +256,11 @@ fn verdict(h: &mut String, run: &Run, v: &Verdict) {
             w.worker
                 .map_or("every worker".into(), |w| format!("worker {w}")),
             ms(w.estimate_ms),
-            pct(saved / v.elapsed_ms.max(1e-9))
+            if saved < 0.001 * v.elapsed_ms {
+                "—".to_string()
+            } else {
+                pct(saved / v.elapsed_ms.max(1e-9))
+            }
         );
     }
     h.push_str("</table></div><div class=\"grow\"><h3>Where each worker's time went</h3><div class=\"legend\">");

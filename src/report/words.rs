@@ -41,6 +41,9 @@ fn input_name(run: &Run) -> String {
 
 fn saving(v: &Verdict, w: &WhatIf) -> String {
     let saved = v.elapsed_ms - w.estimate_ms;
+    if saved < 0.001 * v.elapsed_ms {
+        return "making it 2× faster would not shorten the run measurably".into();
+    }
     format!(
         "2× faster, the run would take about {} instead of {} (−{})",
         ms(w.estimate_ms),
@@ -113,12 +116,13 @@ pub fn details(run: &Run, v: &Verdict) -> Vec<String> {
         ));
     }
     let Some(bound) = v.bound() else { return out };
-    // The busiest stage, when the bound is not a stage.
+    // The busiest stage (most time on one worker), when the bound is not a stage.
     if !matches!(bound.part, Part::Stage(_))
         && let Some(s) = v
             .what_if
             .iter()
-            .find(|w| matches!(w.part, Part::Stage(_)) && w.time_ns > 0)
+            .filter(|w| matches!(w.part, Part::Stage(_)) && w.time_ns > 0)
+            .max_by_key(|w| w.time_ns)
     {
         out.push(format!(
             "The busiest stage is {}: {} on worker {}; {}.",
