@@ -83,11 +83,26 @@ fn without_the_operator_log_time_outside_the_stages_counts_as_outside() {
 fn a_directory_without_metrics_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let err = report::write(tmp.path(), None).unwrap_err();
-    assert!(matches!(err, ReportError::NoMetrics(_)), "{err}");
+    assert!(
+        matches!(err, ReportError::NoMetrics { newest: None, .. }),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("give the directory of one run"),
         "{err}"
     );
     let err = report::write(&tmp.path().join("nope"), None).unwrap_err();
     assert!(err.to_string().contains("is not a directory"), "{err}");
+    // Given the metrics directory itself, the error names its newest run.
+    let run = tmp.path().join("1800000000-abcd");
+    std::fs::create_dir(&run).unwrap();
+    hand_written_run(&run);
+    let err = report::write(tmp.path(), None).unwrap_err();
+    assert!(
+        err.to_string().ends_with(&format!(
+            "give the directory of one run, such as its newest, {}",
+            run.display()
+        )),
+        "{err}"
+    );
 }

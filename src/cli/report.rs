@@ -1,8 +1,8 @@
 //! `mable-pipeline report`, and writing the report after a run.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
@@ -16,8 +16,13 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let (baseline, run) = match (args.dirs.as_slice(), &args.compare) {
         ([dir], None) => {
             let written = report::write(dir, None)?;
-            println!("verdict: {}", written.headline);
-            println!("report → {}", written.path.display());
+            // Quiet on a closed pipe.
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "verdict: {}\nreport → {}",
+                written.headline,
+                written.path.display()
+            );
             return Ok(());
         }
         ([a, b], None) => (a.clone(), b.clone()),
@@ -59,53 +64,60 @@ fn file_safe(s: &str) -> String {
         .collect()
 }
 
-/// The run directories already in `--metrics-dir` before a run, so that a
-/// failed run's directory (whose id the error does not carry) can be found.
+/// Finds the directory of a run that failed (its error carries no run id):
+/// the newest directory in `--metrics-dir` changed since the run started
+/// whose `pipeline_runs` row has the run's arguments, or without such a row
+/// (the run ended before writing it) the newest changed directory. Costs
+/// nothing unless the run fails.
 pub struct RunDirs {
     root: PathBuf,
-    before: HashSet<PathBuf>,
+    started: SystemTime,
 }
 
 impl RunDirs {
     pub fn before(root: &Path) -> RunDirs {
         RunDirs {
             root: root.to_path_buf(),
-            before: subdirs(root).into_iter().collect(),
+            // File times can trail the clock a little.
+            started: SystemTime::now() - Duration::from_secs(1),
         }
     }
 
-    /// The directory a run that just failed wrote: the new one, or among
-    /// several new ones (concurrent runs), the one whose `pipeline_runs` row
-    /// has these arguments.
     pub fn failed_run(&self, args: &str) -> Option<PathBuf> {
-        let fresh: Vec<PathBuf> = subdirs(&self.root)
-            .into_iter()
-            .filter(|d| !self.before.contains(d))
-            .collect();
-        if fresh.len() <= 1 {
-            return fresh.into_iter().next();
-        }
-        fresh.into_iter().find(|d| {
-            std::fs::read_to_string(d.join("pipeline_runs.ndjson")).is_ok_and(|text| {
-                text.lines().any(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .is_ok_and(|v| v.get("args").and_then(|a| a.as_str()) == Some(args))
-                })
+        let mut fresh: Vec<(SystemTime, PathBuf)> = std::fs::read_dir(&self.root)
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| {
+                let changed = e.metadata().ok()?.modified().ok()?;
+                (changed >= self.started).then(|| (changed, e.path()))
             })
-        })
-    }
-}
-
-fn subdirs(root: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(root)
-        .map(|entries| {
-            entries
+            .collect();
+        fresh.sort();
+        let ours = |d: &Path| {
+            std::fs::read_dir(d)
+                .into_iter()
                 .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
+                .flatten()
+                .any(|f| {
+                    f.file_name().to_string_lossy().starts_with("pipeline_runs")
+                        && std::fs::read_to_string(f.path()).is_ok_and(|text| {
+                            text.lines().any(|l| {
+                                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                                    v.get("args").and_then(|a| a.as_str()) == Some(args)
+                                })
+                            })
+                        })
+                })
+        };
+        let newest = fresh.last().map(|(_, d)| d.clone());
+        fresh
+            .into_iter()
+            .rev()
+            .map(|(_, d)| d)
+            .find(|d| ours(d))
+            .or(newest)
+    }
 }
 
 /// Writes the report of the run in `dir`; a report that cannot be written
@@ -119,7 +131,10 @@ pub fn after_run(dir: &Path, delivery: Option<&DeliveryReport>) -> Option<String
         failed: d.failed,
         dropped: d.dropped,
     });
-    match report::write(dir, delivery.as_ref()) {
+    let started = Instant::now();
+    let written = report::write(dir, delivery.as_ref());
+    tracing::debug!(elapsed = ?started.elapsed(), "report.html written");
+    match written {
         Ok(w) => Some(format!(
             "verdict: {}\nreport → {}\n",
             w.headline,

@@ -60,19 +60,24 @@ pub fn page(run: &Run, d: &Derived, v: &Verdict, delivery: Option<&Delivery>) ->
          <a href=\"#waterfall\">Waterfall</a><a href=\"#skew\">Skew</a><a href=\"#results\">Results</a><a href=\"#method\">How to read this</a></nav>",
     );
     let cost = stage_cost(run, v);
-    verdict(&mut h, run, v);
-    graph(&mut h, run, d, v, &cost);
-    latency(&mut h, run);
-    waterfall_section(&mut h, run);
-    skew(&mut h, run, v);
-    results(&mut h, run, d);
-    method(&mut h, run, v);
+    body(&mut h, run, d, v, &cost);
     let _ = writeln!(
         h,
         "<script type=\"application/json\" id=\"report-data\">{}</script><script>{JS}</script></body></html>",
         waterfall::data_json(run)
     );
     h
+}
+
+/// The page's sections.
+fn body(h: &mut String, run: &Run, d: &Derived, v: &Verdict, cost: &[u64]) {
+    verdict(h, run, v);
+    graph(h, run, d, v, cost);
+    latency(h, run);
+    waterfall_section(h, run);
+    skew(h, run, v);
+    results(h, run, d);
+    method(h, run, v);
 }
 
 /// Each stage's cost over all workers: busy time plus helpers.

@@ -12,32 +12,50 @@ use std::path::{Path, PathBuf};
 
 use super::ReportError;
 
+/// A run directory's files, listed once.
+pub struct Listing {
+    files: Vec<(String, PathBuf)>,
+}
+
+impl Listing {
+    pub fn read(dir: &Path) -> Result<Listing, ReportError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| ReportError::io(dir, e))?;
+        let mut files: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
+            .collect();
+        files.sort();
+        Ok(Listing { files })
+    }
+
+    /// The files of one table, one per process.
+    pub fn table(&self, table: &str) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter(|(name, _)| {
+                let Some(rest) = name.strip_prefix(table) else {
+                    return false;
+                };
+                let single = rest == ".ndjson";
+                let per_process = rest
+                    .strip_prefix(".p")
+                    .and_then(|r| r.strip_suffix(".ndjson"))
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                single || per_process
+            })
+            .map(|(_, path)| path.clone())
+            .collect()
+    }
+}
+
 /// The files of one table in a run directory, one per process.
 pub fn table_files(dir: &Path, table: &str) -> Result<Vec<PathBuf>, ReportError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ReportError::io(dir, e))?;
-    let mut files = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix(table) else {
-            continue;
-        };
-        let single = rest == ".ndjson";
-        let per_process = rest
-            .strip_prefix(".p")
-            .and_then(|r| r.strip_suffix(".ndjson"))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if single || per_process {
-            files.push(entry.path());
-        }
-    }
-    files.sort();
-    Ok(files)
+    Ok(Listing::read(dir)?.table(table))
 }
 
 /// Files are read by several threads from twice this size on, each taking
-/// at least this much: below it, waiting for a thread to be scheduled (on a
-/// busy machine, milliseconds) costs more than it saves.
+/// at least this much: below it, a thread costs more (waking it, warming its
+/// allocator, waiting for a core on a busy machine) than it saves.
 const PARALLEL_FROM: u64 = 2 << 20;
 
 /// Calls `f` on every non-empty line of `path` (without its newline), with an

@@ -51,9 +51,18 @@ pub enum ReportError {
     )]
     NotADirectory(PathBuf),
     #[error(
-        "{0} holds no metric files (pipeline_*.ndjson): give the directory of one run, e.g. metrics/<run_id>"
+        "{} holds no metric files (pipeline_*.ndjson): give the directory of one run, {}",
+        dir.display(),
+        match newest {
+            Some(run) => format!("such as its newest, {}", run.display()),
+            None => "e.g. metrics/<run_id>".to_string(),
+        }
     )]
-    NoMetrics(PathBuf),
+    NoMetrics {
+        dir: PathBuf,
+        /// The newest run directory inside `dir`, when it holds runs.
+        newest: Option<PathBuf>,
+    },
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,

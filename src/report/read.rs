@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::ReportError;
-use super::load::{each_line, table_files};
+use super::load::{Listing, each_line, table_files};
 use super::model::{
     AggregateValue, Arrangement, Batch, Cell, Channel, DETAIL_SPANS, Operator, Run, RunInfo, Span,
     Stage, TableFiles, choose_detail,
@@ -24,16 +24,55 @@ pub fn run(dir: &Path) -> Result<Run, ReportError> {
     if !dir.is_dir() {
         return Err(ReportError::NotADirectory(dir.to_path_buf()));
     }
+    // One thread: for the files of a usual run, a second thread costs more
+    // (waking it, warming its allocator) than it saves.
+    let ls = Listing::read(dir)?;
+    let mut run = main_tables(dir, &ls)?;
+    let side = side_tables(&ls)?;
+    run.channels = side.channels;
+    run.reductions = side.reductions;
+    run.aggregates = side.aggregates;
+    run.arrangements = side.arrangements;
+    run.tables.extend(side.tables);
+    Ok(run)
+}
+
+/// What [`side_tables`] reads.
+struct Side {
+    channels: Vec<Channel>,
+    reductions: BTreeMap<String, Vec<(u32, String)>>,
+    aggregates: BTreeMap<String, Vec<AggregateValue>>,
+    arrangements: Vec<Arrangement>,
+    tables: Vec<TableFiles>,
+}
+
+fn side_tables(dir: &Listing) -> Result<Side, ReportError> {
+    let (chs, t1) = rows::<ChannelLine>(dir, "pipeline_channels")?;
+    let (reds, t2) = rows::<ReductionOwned>(dir, "pipeline_reductions")?;
+    let (aggs, t3) = rows::<AggregateOwned>(dir, "pipeline_aggregates")?;
+    let (arrs, t4) = rows::<ArrangementLine>(dir, "pipeline_arrangements")?;
+    Ok(Side {
+        channels: channels(chs),
+        reductions: reductions(reds),
+        aggregates: aggregates(aggs),
+        arrangements: arrangements(arrs),
+        tables: vec![t1, t2, t3, t4],
+    })
+}
+
+/// The run's facts, its stage rows and timely's operators.
+fn main_tables(dir: &Path, ls: &Listing) -> Result<Run, ReportError> {
     let mut run = Run {
         dir: dir.to_path_buf(),
         ..Run::default()
     };
-    let (runs, t) = rows::<RunLine>(dir, "pipeline_runs")?;
+    let (runs, t) = rows::<RunLine>(ls, "pipeline_runs")?;
     run.tables.push(t);
-    let (batches, t) = rows::<BatchLine>(dir, "pipeline_batches")?;
+    let (batches, t) = rows::<BatchLine>(ls, "pipeline_batches")?;
     run.tables.push(t);
-    let (ops, t_ops) = rows::<OperatorLineOwned>(dir, "pipeline_operators")?;
-    let metric_bytes: u64 = table_files(dir, "pipeline_metrics")?
+    let (ops, t_ops) = rows::<OperatorLineOwned>(ls, "pipeline_operators")?;
+    let metric_bytes: u64 = ls
+        .table("pipeline_metrics")
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
@@ -60,10 +99,13 @@ pub fn run(dir: &Path) -> Result<Run, ReportError> {
         })
     };
     let keep = |b: u32| early.as_ref().is_none_or(|set| set.contains(&b));
-    let (found, t) = read_metrics(dir, &keep)?;
+    let (found, t) = read_metrics(ls, &keep)?;
     run.tables.push(t);
     if runs.is_empty() && found.rows == 0 {
-        return Err(ReportError::NoMetrics(dir.to_path_buf()));
+        return Err(ReportError::NoMetrics {
+            dir: dir.to_path_buf(),
+            newest: newest_run(dir),
+        });
     }
     run.info = run_info(dir, &runs, &found);
     let spans = fold_metrics(&mut run, found, &batches);
@@ -76,7 +118,7 @@ pub fn run(dir: &Path) -> Result<Run, ReportError> {
         run.spans = if early.as_ref().is_none_or(|set| !set.is_empty()) {
             group(spans, &keep)
         } else {
-            let (again, _) = read_metrics(dir, &keep)?;
+            let (again, _) = read_metrics(ls, &keep)?;
             let local: Vec<u16> = again
                 .stages
                 .iter()
@@ -91,19 +133,21 @@ pub fn run(dir: &Path) -> Result<Run, ReportError> {
     }
     run.operators = operators(ops, run.workers);
     run.tables.push(t_ops);
-    let (chs, t) = rows::<ChannelLine>(dir, "pipeline_channels")?;
-    run.channels = channels(chs);
-    run.tables.push(t);
-    let (reds, t) = rows::<ReductionOwned>(dir, "pipeline_reductions")?;
-    run.reductions = reductions(reds);
-    run.tables.push(t);
-    let (aggs, t) = rows::<AggregateOwned>(dir, "pipeline_aggregates")?;
-    run.aggregates = aggregates(aggs);
-    run.tables.push(t);
-    let (arrs, t) = rows::<ArrangementLine>(dir, "pipeline_arrangements")?;
-    run.arrangements = arrangements(arrs);
-    run.tables.push(t);
     Ok(run)
+}
+
+/// The most recently changed directory inside `dir` holding a run's files.
+fn newest_run(dir: &Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            table_files(&e.path(), "pipeline_runs").is_ok_and(|f| !f.is_empty())
+                || table_files(&e.path(), "pipeline_metrics").is_ok_and(|f| !f.is_empty())
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, p)| p)
 }
 
 fn batch_of(b: &BatchLine) -> Batch {
@@ -199,8 +243,8 @@ impl Row for AggregateOwned {
 }
 
 /// Every row of `table` (all processes' files), and what was found.
-fn rows<T: Row>(dir: &Path, table: &'static str) -> Result<(Vec<T>, TableFiles), ReportError> {
-    let files = table_files(dir, table)?;
+fn rows<T: Row>(dir: &Listing, table: &'static str) -> Result<(Vec<T>, TableFiles), ReportError> {
+    let files = dir.table(table);
     let mut info = TableFiles {
         table,
         files: files.len(),
@@ -394,10 +438,10 @@ impl Metrics {
 }
 
 fn read_metrics(
-    dir: &Path,
+    dir: &Listing,
     keep: &(dyn Fn(u32) -> bool + Sync),
 ) -> Result<(Metrics, TableFiles), ReportError> {
-    let files = table_files(dir, "pipeline_metrics")?;
+    let files = dir.table("pipeline_metrics");
     let mut all = Metrics::default();
     for file in &files {
         let parts = each_line(
