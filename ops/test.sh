@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, and .ci/run calls it): installs what the tests
 # need — Debian's clickhouse-server (18.16; tests start private instances),
-# docker-compose (to validate ops/docker-compose.yml without an engine) and
+# docker-compose (to validate ops/docker-compose.yml without an engine),
+# chromium (the run report is tested in a real, headless browser) and
 # current ClickHouse as the pinned chdb-core from PyPI in target/chdb-venv (the
 # shipped SQL runs on both, tests/shipped_sql.rs) — then runs formatting, lints
 # and every test.
@@ -12,6 +13,8 @@ need=()
 [ -x /usr/bin/clickhouse-server ] || [ -x /usr/sbin/clickhouse-server ] || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || need+=(clickhouse-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# The report tests load report.html in headless Chromium.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -7,7 +7,8 @@
 //! [`metrics`] (capture inside operators, timely's log and probes) →
 //! [`sink`] (the sidecar thread, JSONEachRow files, ClickHouse).
 //! [`run`] ties them together on timely workers; [`dataflows`] holds the
-//! pipelines users run; [`record`] the record types they process.
+//! pipelines users run; [`record`] the record types they process; [`report`]
+//! turns a run's metric files into a self-contained HTML report and verdict.
 
 pub mod atomic_file;
 pub mod base;
@@ -20,6 +21,7 @@ pub mod input;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod sink;
 pub mod stop;

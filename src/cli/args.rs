@@ -43,6 +43,34 @@ pub enum Command {
     Metrics(MetricsCommand),
     /// Benchmark the seed's pipelines against a hand-fused loop and rayon (CSV + table).
     Bench(super::bench::BenchArgs),
+    /// Write a run's report.html again from its metric files, or compare two runs.
+    Report(ReportArgs),
+}
+
+/// `report RUN_DIR` or `report RUN_A RUN_B`.
+///
+/// Examples:
+///   mable-pipeline report metrics/1796104862-fe456f70
+///   mable-pipeline report metrics/<before> metrics/<after>     (what changed, stage by stage)
+#[derive(Debug, Clone, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ReportArgs {
+    /// A run's metrics directory (`metrics/<run_id>`, printed by the run). With two,
+    /// compare them: the first is the baseline.
+    #[arg(value_name = "RUN_DIR", num_args = 1..=2, required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Compare RUN_DIR with this earlier run (the same as `report BASELINE RUN_DIR`).
+    #[arg(long, value_name = "BASELINE_DIR")]
+    pub compare: Option<PathBuf>,
+    /// Where the comparison page goes (default: `compare-<baseline run id>.html` in the newer run's directory).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A time counts as changed when it moved by more than this many percent…
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub noise_pct: f64,
+    /// …and by more than this many milliseconds (half of it for latency percentiles).
+    #[arg(long, default_value_t = 1.0, value_name = "MS")]
+    pub noise_floor_ms: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +192,10 @@ pub struct RunArgs {
     /// like a run id and holding only metric files are ever removed.
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub keep_runs: usize,
+
+    /// Write the metric files only: no report.html in the run's metrics directory.
+    #[arg(long)]
+    pub no_report: bool,
 
     #[command(flatten)]
     pub clickhouse: ClickHouseArgs,

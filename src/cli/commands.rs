@@ -33,6 +33,7 @@ pub fn main() -> i32 {
             super::replay::replay(&dir, &clickhouse).map(|()| 0)
         }
         Some(Command::Bench(args)) => super::bench::bench(&args).map(|()| 0),
+        Some(Command::Report(args)) => super::report::report(&args).map(|()| 0),
         None => run(&cli.run),
     };
     match result {
@@ -163,6 +164,9 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         flush_wait: Duration::from_secs(10),
         stop,
     };
+    // report.html goes with file metrics, after the run, failed or not.
+    let report_dirs = (matches!(config.metrics, MetricsTarget::Files { .. }) && !args.no_report)
+        .then(|| super::report::RunDirs::before(&args.metrics_dir));
     let result = dataflow.run(&config);
     // The dead-letter file replaces an older one only when the run succeeded.
     if let Some(d) = &dead_letter {
@@ -177,19 +181,32 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
             eprintln!("interrupted while the processes were connecting");
             return Ok(130);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            if let Some(dir) = report_dirs.and_then(|d| d.failed_run(&config.args))
+                && let Some(lines) = super::report::after_run(&dir, None)
+            {
+                eprint!("{lines}");
+            }
+            return Err(e.into());
+        }
     };
+    if report.stopped == Some(StopReason::OutputClosed) {
+        // `--output - | head`: the reader has what it wanted.
+        return Ok(0);
+    }
+    let mut summary = render_summary(&report);
+    if report_dirs.is_some() {
+        let dir = args.metrics_dir.join(&report.run_id);
+        if let Some(lines) = super::report::after_run(&dir, report.delivery.as_ref()) {
+            summary.push_str(&lines);
+        }
+    }
     if args.metrics == Switch::On && args.clickhouse.clickhouse_url.is_none() {
         // Keeping the newest runs is housekeeping: a failure here is only worth a word.
         if let Err(e) = crate::sink::retention::prune(&args.metrics_dir, args.keep_runs) {
             tracing::warn!(dir = %args.metrics_dir.display(), error = %e, "cannot prune old runs");
         }
     }
-    if report.stopped == Some(StopReason::OutputClosed) {
-        // `--output - | head`: the reader has what it wanted.
-        return Ok(0);
-    }
-    let summary = render_summary(&report);
     // Records on stdout keep stdout for records alone.
     if output == Some(Output::Stdout) {
         eprint!("{summary}");

@@ -1,5 +1,6 @@
 //! The command line: `mable-pipeline [OPTIONS] [INPUT]` runs a dataflow;
-//! `list` shows the dataflows; `metrics replay` delivers spooled metrics.
+//! `list` shows the dataflows; `metrics replay` delivers spooled metrics;
+//! `report` makes a run's report.html again or compares two runs.
 
 mod args;
 mod bench;
@@ -7,6 +8,7 @@ mod commands;
 mod out;
 mod preflight;
 mod replay;
+mod report;
 mod signals;
 
 pub use args::{Cli, Command, RunArgs};
