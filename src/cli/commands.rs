@@ -182,10 +182,12 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(130);
         }
         Err(e) => {
+            // A failed run still gets its report, written quietly: the
+            // failure's own line is what the user must read now.
             if let Some(dir) = report_dirs.and_then(|d| d.failed_run(&config.args))
                 && let Some(lines) = super::report::after_run(&dir, None)
             {
-                eprint!("{lines}");
+                tracing::info!("{}", lines.trim_end());
             }
             return Err(e.into());
         }
