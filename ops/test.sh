@@ -48,4 +48,4 @@ export MABLE_REQUIRE_NETNS=1
 
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
-cargo test --release
+cargo test --release --no-fail-fast

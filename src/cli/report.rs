@@ -131,6 +131,16 @@ pub fn after_run(dir: &Path, delivery: Option<&DeliveryReport>) -> Option<String
         failed: d.failed,
         dropped: d.dropped,
     });
+    // Rows the files lack would make a report that misleads, and the
+    // summary has already said once why they are missing (a full disk
+    // would only fail again here with the same error).
+    if delivery
+        .as_ref()
+        .is_some_and(|d| d.failed > 0 || d.dropped > 0)
+    {
+        tracing::info!("no report.html: the metric files are incomplete");
+        return None;
+    }
     let started = Instant::now();
     let written = report::write(dir, delivery.as_ref());
     tracing::debug!(elapsed = ?started.elapsed(), "report.html written");
