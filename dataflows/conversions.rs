@@ -8,15 +8,17 @@
 //! payload per destination (Meta, Google), else a page-analytics record →
 //! collect into the `conversions` table.
 
+use std::sync::OnceLock;
+
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::{Definition, Params};
-use crate::metrics::rows::Table;
 use crate::pipeline::{Collect, Pipeline};
 use crate::record::{Cdas, MableEvent};
+use crate::table::{Table, tables_in};
 
 pub static DATAFLOW: Definition<MableEvent, Conversion> = Definition {
     name: "conversions",
@@ -393,6 +395,34 @@ pub fn record_id(c: &Conversion) -> String {
     }
 }
 
+/// The `conversions` table, as `ops/clickhouse/schema.sql` declares it.
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        tables_in(include_str!("../ops/clickhouse/schema.sql"))
+            .into_iter()
+            .find(|t| t.name() == "conversions")
+            .expect("ops/clickhouse/schema.sql declares the conversions table")
+    })
+}
+
+/// A row of the `conversions` table (after the context columns every
+/// collected table has): the record's id and the record as JSON.
+#[derive(Debug, Serialize)]
+pub struct ConversionRow {
+    pub record_id: String,
+    pub record: String,
+}
+
+/// The table row for `c`.
+pub fn row(c: &Conversion) -> ConversionRow {
+    ConversionRow {
+        record_id: record_id(c),
+        // Its fields are strings and numbers: serialising cannot fail.
+        record: serde_json::to_string(c).expect("a conversion serialises"),
+    }
+}
+
 /// The pipeline.
 pub fn pipeline(_: &Params) -> Pipeline<MableEvent, Conversion> {
     Pipeline::new()
@@ -426,10 +456,7 @@ pub fn pipeline(_: &Params) -> Pipeline<MableEvent, Conversion> {
             ),
             Pipeline::new().map("page_analytics", page_view),
         )
-        .collect(
-            "conversions_table",
-            Collect::table(Table::Conversions, record_id),
-        )
+        .collect("conversions_table", Collect::table(table(), row))
 }
 
 #[cfg(test)]

@@ -25,6 +25,10 @@ pub trait Dataflow: Sync {
     fn personal_data(&self) -> bool;
     /// Its stage graph.
     fn stages(&self) -> Vec<StageNode>;
+    /// The tables its stages keep records in (`Collect::table`).
+    fn tables(&self) -> Vec<crate::table::Table> {
+        crate::pipeline::tables(&self.stages())
+    }
     /// Runs it.
     fn run(&self, config: &RunConfig) -> Result<RunReport, RunError>;
 }

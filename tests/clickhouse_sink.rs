@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use fixtures::{batches, config, metrics, one_of_each};
 use gate::{Gate, Mode};
-use mable_pipeline::metrics::rows::Table;
+use mable_pipeline::metrics::tables::metric_tables;
 use mable_pipeline::sink::clickhouse::{ClickHouseSink, SinkError};
 use mable_pipeline::sink::spool::{self, Spool, replay};
 use mable_pipeline::sink::{Chunk, Outcome};
@@ -35,13 +35,13 @@ fn connect_creates_schema_and_delivers_every_table() {
     let spool = tempfile::tempdir().unwrap();
     let mut sink = ClickHouseSink::connect(config(&server.http_url(), "m1", spool.path())).unwrap();
     let tables = server.query("SELECT name FROM system.tables WHERE database = 'm1' ORDER BY name");
-    let mut expected: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+    let mut expected: Vec<&str> = metric_tables().all().iter().map(|t| t.name()).collect();
     expected.sort();
     assert_eq!(tables.lines().collect::<Vec<_>>(), expected);
 
     for (i, rows) in one_of_each("r1").into_iter().enumerate() {
         let n = rows.len() as u64;
-        let table = rows.table().name();
+        let table = rows.table().name().to_string();
         let chunk = Chunk::new(format!("r1-p0-{i:06}"), rows);
         assert_eq!(sink.deliver(&chunk), Outcome::Delivered, "{table}");
         assert_eq!(

@@ -354,3 +354,67 @@ fn unknown_fields_survive_the_pipeline() {
     });
     assert!(has_unknown, "the test data carries unknown fields");
 }
+
+/// `--metrics off` turns off metrics, not the dataflow's output: the
+/// `conversions` table still gets one row per record that reached it, and
+/// no metric table is written. (Before, the table's rows went through the
+/// metrics channel and `--metrics off` dropped them without a word.)
+#[test]
+fn metrics_off_still_keeps_the_conversions_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input();
+    let on = run_ok(
+        dir.path(),
+        &[
+            "--dataflow",
+            "conversions",
+            "-w",
+            "2",
+            "--metrics-dir",
+            "on",
+            "--output",
+            "on.ndjson",
+            &input,
+        ],
+    );
+    let off = run_ok(
+        dir.path(),
+        &[
+            "--dataflow",
+            "conversions",
+            "-w",
+            "2",
+            "--metrics",
+            "off",
+            "--metrics-dir",
+            "off",
+            &input,
+        ],
+    );
+    let count_rows = |base: &str| -> (usize, Vec<String>) {
+        let runs: Vec<_> = std::fs::read_dir(dir.path().join(base))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(runs.len(), 1, "one run directory in {base}");
+        let mut names: Vec<String> = std::fs::read_dir(runs[0].path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        let rows = read_ndjson(&runs[0].path().join("conversions.ndjson")).len();
+        (rows, names)
+    };
+    let records = read_ndjson(&dir.path().join("on.ndjson")).len();
+    let (with_metrics, _) = count_rows("on");
+    let (without, files) = count_rows("off");
+    assert!(records > 0);
+    assert_eq!(with_metrics, records, "{on}");
+    assert_eq!(without, records, "{off}");
+    assert_eq!(
+        files,
+        ["conversions.ndjson"],
+        "no metric table with --metrics off"
+    );
+}

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use mable_pipeline::failure::Failure;
 use mable_pipeline::input::InputSpec;
-use mable_pipeline::metrics::rows::Table;
 use mable_pipeline::pipeline::{Collect, Pipeline};
 use mable_pipeline::run::{MetricsTarget, PipelineFactory, RunConfig, RunError, run};
+use mable_pipeline::table::Table;
 use support::cli::{hostfile, run_in};
 
 /// A watchdog, not a timing assertion: a hang must fail the test rather than CI.
@@ -208,13 +208,22 @@ fn a_bad_process_index_is_a_usage_error() {
 fn a_record_the_table_cannot_write_fails_the_run_and_names_the_stage() {
     // JSON object keys must be strings: this record has no JSON form, and
     // keeping an empty row in its place would be silent loss.
+    #[derive(serde::Serialize)]
+    struct Pairs {
+        m: BTreeMap<(i64, i64), i64>,
+    }
     let factory = Arc::new(|_: &mable_pipeline::dataflows::Params| {
+        let pairs = Table::new(
+            "pairs",
+            "CREATE TABLE IF NOT EXISTS {db}.pairs (run_id String, m String, insert_id String) \
+             ENGINE = Log",
+        );
         Pipeline::<i64, i64>::new()
             .map("pair_keys", |x: i64| BTreeMap::from([((x, x), x)]))
             .collect(
                 "keep",
-                Collect::table(Table::Conversions, |m: &BTreeMap<(i64, i64), i64>| {
-                    format!("{m:?}")
+                Collect::table(&pairs, |m: &BTreeMap<(i64, i64), i64>| Pairs {
+                    m: m.clone(),
                 }),
             )
             .map("back", |m: BTreeMap<(i64, i64), i64>| m.len() as i64)
@@ -232,9 +241,9 @@ fn a_record_the_table_cannot_write_fails_the_run_and_names_the_stage() {
     };
     match failing_run_with(config, factory) {
         RunError::Failed(Failure::Output { path, reason }) => {
-            assert_eq!(path, "table conversions");
+            assert_eq!(path, "table pairs");
             assert!(
-                reason.contains("stage `keep` cannot be written as JSON"),
+                reason.contains("stage `keep` cannot be written as a row"),
                 "{reason}"
             );
         }

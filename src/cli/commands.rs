@@ -124,9 +124,7 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         Some(p) => Some(Output::File(p.clone())),
         None => None,
     };
-    if args.metrics == Switch::On
-        && let Some(url) = &args.clickhouse.clickhouse_url
-    {
+    if let Some(url) = &args.clickhouse.clickhouse_url {
         preflight::clickhouse_url(url)?;
         preflight::database(&args.clickhouse.database)?;
     }
@@ -136,12 +134,15 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
         Some(p) => Some(std::sync::Arc::new(DeadLetter::create(p)?)),
         None => None,
     };
-    let metrics = match (args.metrics, &args.clickhouse.clickhouse_url) {
-        (Switch::Off, _) => MetricsTarget::Off,
-        (Switch::On, None) => MetricsTarget::Files {
+    // `--metrics off` turns capture off; the sink stays for a dataflow's own
+    // tables (the run starts it only if the pipeline has one).
+    let keeps_tables = !dataflow.tables().is_empty();
+    let metrics = match &args.clickhouse.clickhouse_url {
+        _ if args.metrics == Switch::Off && !keeps_tables => MetricsTarget::Off,
+        None => MetricsTarget::Files {
             dir: args.metrics_dir.clone(),
         },
-        (Switch::On, Some(url)) => {
+        Some(url) => {
             super::replay::clickhouse_target(url, &args.clickhouse.database, &args.metrics_dir)?
         }
     };
@@ -159,13 +160,16 @@ fn run(args: &RunArgs) -> anyhow::Result<i32> {
             personal_data: dataflow.personal_data(),
         },
         metrics,
+        capture_metrics: args.metrics == Switch::On,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         args: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         flush_wait: Duration::from_secs(10),
         stop,
     };
     // report.html goes with file metrics, after the run, failed or not.
-    let report_dirs = (matches!(config.metrics, MetricsTarget::Files { .. }) && !args.no_report)
+    let report_dirs = (config.capture_metrics
+        && matches!(config.metrics, MetricsTarget::Files { .. })
+        && !args.no_report)
         .then(|| super::report::RunDirs::before(&args.metrics_dir));
     let result = dataflow.run(&config);
     // The dead-letter file replaces an older one only when the run succeeded.

@@ -91,7 +91,6 @@ impl ArrangementLog {
                     batches: a.batches,
                     merges: a.merges,
                     timestamp,
-                    insert_id: String::new(),
                 }
             })
             .collect()

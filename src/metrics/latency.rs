@@ -120,7 +120,6 @@ impl BatchLatency {
                 completed_us,
                 latency_ms: (completed_us - entered_us) as f64 / 1e3,
                 timestamp: (completed_us / 1_000_000) as u32,
-                insert_id: String::new(),
             });
         }
         rows

@@ -7,4 +7,5 @@ pub mod clock;
 pub mod latency;
 pub mod rows;
 pub mod stage;
+pub mod tables;
 pub mod timely_log;

@@ -171,7 +171,6 @@ impl StageRegistry {
                     busy_ns: acc.busy_ns,
                     start_us: ctx.clock.unix_us(acc.first_start),
                     end_us,
-                    insert_id: String::new(),
                 });
             }
         }

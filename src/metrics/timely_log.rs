@@ -114,7 +114,6 @@ impl TimelyLog {
                 activations: op.activations,
                 max_activation_ns: op.max_ns,
                 timestamp,
-                insert_id: String::new(),
             })
             .collect();
         operators.sort_by_key(|o| o.operator_id);
@@ -150,7 +149,6 @@ impl TimelyLog {
                 messages_received: c.messages_received,
                 records_received: c.records_received,
                 timestamp,
-                insert_id: String::new(),
             })
             .collect();
         channels.sort_by_key(|c| c.channel_id);

@@ -161,6 +161,7 @@ impl<I: 'static, O: 'static> Pipeline<I, O> {
                 ("then".into(), then.nodes),
                 ("else".into(), otherwise.nodes),
             ],
+            table: None,
         };
         let (then_build, else_build) = (then.build, otherwise.build);
         self.then(node, move |s, ctx| {
@@ -177,14 +178,21 @@ impl<I: 'static, O: 'static> Pipeline<I, O> {
         O: Record,
     {
         let n = name.to_string();
-        self.then(StageNode::leaf(name, StageKind::Collect), move |s, ctx| {
-            collect(s, ctx, &n, sink)
-        })
+        let mut node = StageNode::leaf(name, StageKind::Collect);
+        node.table = sink.target_table().cloned();
+        self.then(node, move |s, ctx| collect(s, ctx, &n, sink))
     }
 
     /// The stage graph.
     pub fn stages(&self) -> &[StageNode] {
         &self.nodes
+    }
+
+    /// The tables its `collect` stages keep records in. A run with any
+    /// starts its sink even with metrics capture off: these rows are the
+    /// pipeline's output, not its metrics.
+    pub fn tables(&self) -> Vec<crate::table::Table> {
+        super::graph::tables(&self.nodes)
     }
 
     /// Checks stage names: legal, and unique as paths.

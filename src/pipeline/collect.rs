@@ -11,7 +11,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use crate::metrics::rows::Table;
 use crate::record::Record;
 use timely::dataflow::channels::pact::{Exchange, Pipeline as Local};
 
@@ -21,6 +20,7 @@ use crate::atomic_file::AtomicFile;
 use crate::base::StageKind;
 use crate::failure::{Failure, Supervisor};
 use crate::stop::{StopFlag, StopReason};
+use crate::table::Table;
 use table::TableWriter;
 
 mod table;
@@ -37,7 +37,7 @@ enum Target<R> {
     Stdout,
     Ndjson(PathBuf),
     Callback(Callback<R>),
-    Table(Table, fn(&R) -> String),
+    Table(Table, table::RowFn<R>),
 }
 
 impl<R> Collect<R> {
@@ -63,13 +63,47 @@ impl<R> Collect<R> {
         }
     }
 
-    /// Keeps the records in a record table (`conversions`) of the run's metrics
-    /// sink — ClickHouse with `--clickhouse-url`, else a JSONEachRow file —
-    /// as JSON, each under `id(record)`, which must be unique within the run.
-    /// Nothing is kept with `--metrics off`.
-    pub fn table(table: Table, id: fn(&R) -> String) -> Collect<R> {
+    /// Keeps one row per record, `row(record)`, in `table`, through the run's
+    /// sink: ClickHouse with `--clickhouse-url` (the table is created from its
+    /// statement when its first rows come), else a JSONEachRow file in the
+    /// run's metrics directory. `--metrics off` turns off metrics capture,
+    /// not this: a run with a table always has a sink.
+    ///
+    /// Each row starts with the context columns the table must declare:
+    /// `run_id String, dataflow String, stage_path String, batch_id UInt32,
+    /// worker_id UInt32, process_id UInt32, timestamp DateTime`, then
+    /// `row`'s own fields, then `insert_id String`, which the sink fills.
+    ///
+    /// ```
+    /// use mable_pipeline::pipeline::{Collect, Pipeline};
+    /// use mable_pipeline::table::Table;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Doubled { value: i64 }
+    ///
+    /// let table = Table::new("doubled", "CREATE TABLE IF NOT EXISTS {db}.doubled (\
+    ///     run_id String, dataflow String, stage_path String, batch_id UInt32, \
+    ///     worker_id UInt32, process_id UInt32, timestamp DateTime, value Int64, insert_id String\
+    ///     ) ENGINE = ReplacingMergeTree ORDER BY (dataflow, run_id, batch_id, value)");
+    /// let p = Pipeline::<i64, i64>::new()
+    ///     .map("double", |x| x * 2)
+    ///     .collect("keep", Collect::table(&table, |x: &i64| Doubled { value: *x }));
+    /// assert_eq!(p.tables(), [table]);
+    /// ```
+    pub fn table<T: serde::Serialize + 'static>(table: &Table, row: fn(&R) -> T) -> Collect<R>
+    where
+        R: 'static,
+    {
         Collect {
-            target: Target::Table(table, id),
+            target: Target::Table(table.clone(), table::row_fn(row)),
+        }
+    }
+
+    /// The table this collects into, if any.
+    pub fn target_table(&self) -> Option<&Table> {
+        match &self.target {
+            Target::Table(t, _) => Some(t),
+            _ => None,
         }
     }
 
@@ -112,9 +146,10 @@ pub(crate) fn collect<'s, R: Record>(
                 },
             );
         }
-        Target::Table(table, id) => {
-            // With --metrics off nothing is kept; the stage still counts and passes records on.
-            let writer = TableWriter::new(ctx, name, table, id);
+        Target::Table(table, row) => {
+            // Without a sink (a library run with no metrics target) nothing
+            // is kept; the stage still counts and passes records on.
+            let writer = TableWriter::new(ctx, name, table, row);
             return unary_stage(
                 stream,
                 ctx,

@@ -2,12 +2,13 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::base::StageKind;
 use crate::failure::Supervisor;
 use crate::metrics::stage::{RowContext, StageRecorder, StageRegistry};
-use crate::sink::sidecar::MetricsSender;
 use crate::stop::StopFlag;
+use crate::table::Shipper;
 
 /// A reduce stage's combined result for one batch, produced on global worker 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +37,7 @@ pub struct BuildContext {
     pub(crate) processes: usize,
     /// Where `collect` stages that keep records in a table send them: the
     /// metrics sidecar, with the rows' identity. `None` with metrics off.
-    pub(crate) shipper: Option<(MetricsSender, RowContext)>,
+    pub(crate) shipper: Option<(Arc<dyn Shipper>, RowContext)>,
 }
 
 impl BuildContext {
@@ -65,7 +66,7 @@ impl BuildContext {
     }
 
     /// Lets `collect` stages ship records to table sinks through `sender`.
-    pub fn with_shipper(mut self, sender: MetricsSender, rows: RowContext) -> BuildContext {
+    pub fn with_shipper(mut self, sender: Arc<dyn Shipper>, rows: RowContext) -> BuildContext {
         self.shipper = Some((sender, rows));
         self
     }

@@ -1,6 +1,7 @@
 //! The stage graph of a pipeline, as `list` prints it and the builder checks it.
 
 use crate::base::StageKind;
+use crate::table::Table;
 
 /// One stage of a pipeline; `if_else` stages hold their branches.
 #[derive(Debug, Clone, PartialEq)]
@@ -9,6 +10,8 @@ pub struct StageNode {
     pub kind: StageKind,
     /// `(branch name, stages)`: `then` and `else` for an `if_else`.
     pub branches: Vec<(String, Vec<StageNode>)>,
+    /// The table a `collect` stage keeps its records in.
+    pub table: Option<Table>,
 }
 
 impl StageNode {
@@ -17,8 +20,29 @@ impl StageNode {
             name: name.to_string(),
             kind,
             branches: Vec::new(),
+            table: None,
         }
     }
+}
+
+/// Every table the stages of `nodes` keep records in, branches included.
+pub fn tables(nodes: &[StageNode]) -> Vec<Table> {
+    let mut out: Vec<Table> = Vec::new();
+    for n in nodes {
+        if let Some(t) = &n.table
+            && !out.contains(t)
+        {
+            out.push(t.clone());
+        }
+        for (_, children) in &n.branches {
+            for t in tables(children) {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Every stage path (`if_order/then/hash_email`) of `nodes`, depth first.

@@ -33,7 +33,7 @@ pub use builder::Pipeline;
 pub use builder::PipelineError;
 pub use collect::Collect;
 pub use context::{BuildContext, ReductionResult};
-pub use graph::StageNode;
 pub use graph::render;
+pub use graph::{StageNode, tables};
 
 pub use crate::base::{Batches, Epoch};

@@ -22,7 +22,8 @@ use crate::base::Params;
 use crate::failure::{Failure, Supervisor, WaitResult, watch_panics};
 use crate::input::{InputError, InputPlan, InputSpec, RecordErrors, Workers};
 use crate::metrics::clock::Clock;
-use crate::metrics::rows::{Rows, RunRow};
+use crate::metrics::rows::RunRow;
+use crate::metrics::tables::metric_tables;
 use crate::pipeline::{Pipeline, PipelineError, StageNode};
 use crate::record::{Record, SourceRecord};
 use crate::sink::Sink;
@@ -33,7 +34,8 @@ pub type SinkFactory = Box<dyn Fn(&str) -> Box<dyn Sink> + Send + Sync>;
 
 /// Where metric rows go.
 pub enum MetricsTarget {
-    /// Capture nothing (`--metrics off`): for measuring overhead.
+    /// No sink: nothing is captured or kept (a library run, or measuring
+    /// overhead).
     Off,
     /// JSONEachRow files under `dir/<run_id>/`.
     Files { dir: PathBuf },
@@ -61,6 +63,10 @@ pub struct RunConfig {
     pub output: Option<Output>,
     pub errors: RecordErrors,
     pub metrics: MetricsTarget,
+    /// Make metric rows (`--metrics on`). Off, a run still sends the rows of
+    /// its pipeline's own tables (`Collect::table`) to `metrics`: those are
+    /// output, not metrics.
+    pub capture_metrics: bool,
     /// Show progress on the terminal.
     pub progress: bool,
     /// The command line, recorded in `pipeline_runs` (already free of secrets).
@@ -82,6 +88,7 @@ impl RunConfig {
             output: None,
             errors: RecordErrors::default(),
             metrics: MetricsTarget::Off,
+            capture_metrics: true,
             progress: false,
             args: String::new(),
             flush_wait: Duration::from_secs(10),
@@ -169,13 +176,20 @@ pub(crate) fn run_with_errors<R: SourceRecord, O: Record>(
     let supervisor = Supervisor::new();
     let _watch = watch_panics(&supervisor, &allocators.addresses);
     let insert_prefix = format!("{run_id}-p{}", config.cluster.process);
+    let has_tables = !(pipeline)(&params).tables().is_empty();
     let sidecar = match &config.metrics {
+        _ if !config.capture_metrics && !has_tables => None,
         MetricsTarget::Off => None,
         MetricsTarget::Files { dir } => {
             let dir = dir.join(&run_id);
             let sink = match config.cluster.processes {
                 1 => crate::sink::files::FileSink::new(&dir),
                 _ => crate::sink::files::FileSink::for_process(&dir, config.cluster.process),
+            };
+            let every_run = metric_tables().every_run().map(Clone::clone);
+            let sink = match config.capture_metrics {
+                true => sink.with_tables(every_run),
+                false => sink,
             };
             Some(Sidecar::start(Box::new(sink), insert_prefix))
         }
@@ -192,7 +206,11 @@ pub(crate) fn run_with_errors<R: SourceRecord, O: Record>(
         output: config.output.clone(),
         supervisor: supervisor.clone(),
         stop: config.stop.clone(),
-        metrics: sidecar.as_ref().map(Sidecar::sender),
+        metrics: sidecar
+            .as_ref()
+            .filter(|_| config.capture_metrics)
+            .map(Sidecar::sender),
+        tables: sidecar.as_ref().map(Sidecar::sender),
         progress: progress.clone(),
         clock,
     });
@@ -310,13 +328,12 @@ pub(crate) fn run_with_errors<R: SourceRecord, O: Record>(
     if let Some(sidecar) = sidecar {
         // Settle every row first, so the run's own row can say what became of them.
         let before = sidecar.flush(config.flush_wait / 2);
-        sidecar.sender().send(Rows::Runs(vec![run_row(
-            &report,
-            config,
-            &shared,
-            failure.as_ref(),
-            &before,
-        )]));
+        if config.capture_metrics {
+            let row = run_row(&report, config, &shared, failure.as_ref(), &before);
+            sidecar
+                .sender()
+                .send_rows(&metric_tables().runs, std::slice::from_ref(&row));
+        }
         report.delivery = Some(sidecar.shutdown(config.flush_wait / 2));
     }
     match failure {
@@ -413,7 +430,6 @@ fn run_row(
         metric_rows_spooled: rows.spooled,
         metric_rows_failed: rows.failed,
         metric_rows_dropped: rows.dropped,
-        insert_id: String::new(),
     }
 }
 

@@ -20,8 +20,9 @@ use crate::input::InputPlan;
 use crate::metrics::arrangements::ArrangementLog;
 use crate::metrics::clock::Clock;
 use crate::metrics::latency::BatchLatency;
-use crate::metrics::rows::{AggregateRow, ReductionRow, Rows};
+use crate::metrics::rows::{AggregateRow, ReductionRow};
 use crate::metrics::stage::{RowContext, StageRegistry, StageTotals};
+use crate::metrics::tables::metric_tables;
 use crate::metrics::timely_log::TimelyLog;
 use crate::pipeline::{AggregateUpdate, BuildContext, Collect, ReductionResult};
 use crate::record::{Record, SourceRecord};
@@ -51,6 +52,8 @@ pub(crate) struct Shared<R, O> {
     pub stop: StopFlag,
     /// Where metric rows go; `None` with metrics off.
     pub metrics: Option<MetricsSender>,
+    /// Where the rows of the pipeline's own tables go; `None` without a sink.
+    pub tables: Option<MetricsSender>,
     pub progress: Arc<Counters>,
     pub clock: Clock,
 }
@@ -74,6 +77,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     let index = worker.index();
     let peers = worker.peers();
     let metrics = shared.metrics.clone();
+    let tables = metric_tables();
     let row_ctx = RowContext {
         run_id: shared.run_id.clone(),
         dataflow: shared.dataflow.to_string(),
@@ -95,8 +99,8 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         shared.supervisor.clone(),
         shared.stop.clone(),
     );
-    if let Some(sender) = &metrics {
-        ctx = ctx.with_shipper(sender.clone(), row_ctx.clone());
+    if let Some(sender) = &shared.tables {
+        ctx = ctx.with_shipper(std::sync::Arc::new(sender.clone()), row_ctx.clone());
     }
 
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<R>>>::new();
@@ -155,14 +159,13 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                 min: a.value.min,
                 max: a.value.max,
                 timestamp,
-                insert_id: String::new(),
             })
             .collect();
         *drained_aggs = aggregates.len();
-        sender.send(Rows::Aggregates(fresh));
+        sender.send_rows(&tables.aggregates, &fresh);
         if let Some(log) = &arrangement_log {
             let last_done = frontier.map_or(u64::from(u32::MAX), |f| f.saturating_sub(1));
-            sender.send(Rows::Arrangements(log.rows(last_done, &row_ctx)));
+            sender.send_rows(&tables.arrangements, &log.rows(last_done, &row_ctx));
         }
         let done: Vec<u64> = fed
             .iter()
@@ -175,14 +178,11 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
             stages
                 .borrow()
                 .drain_completed(frontier, &done, &row_ctx, &mut rows);
-            sender.send(Rows::Metrics(rows));
+            sender.send_rows(&tables.stages, &rows);
         }
         if let Some(latency) = latency {
-            sender.send(Rows::Batches(latency.rows(
-                frontier,
-                row_ctx.clock.now_us(),
-                &row_ctx,
-            )));
+            let rows = latency.rows(frontier, row_ctx.clock.now_us(), &row_ctx);
+            sender.send_rows(&tables.batches, &rows);
         }
         let reductions = ctx.reductions();
         let reductions = reductions.borrow();
@@ -195,11 +195,10 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                 batch_id: r.batch as u32,
                 result: r.value.clone(),
                 timestamp: (row_ctx.clock.now_us() / 1_000_000) as u32,
-                insert_id: String::new(),
             })
             .collect();
         *drained = reductions.len();
-        sender.send(Rows::Reductions(fresh));
+        sender.send_rows(&tables.reductions, &fresh);
     };
 
     // Steps the worker, telling the stall watchdog when the frontier moved.
@@ -287,8 +286,8 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
             .map(|s| s.borrow().paths_by_operator())
             .unwrap_or_default();
         let (operators, channels) = log.rows(&row_ctx, &labels);
-        sender.send(Rows::Operators(operators));
-        sender.send(Rows::Channels(channels));
+        sender.send_rows(&tables.operators, &operators);
+        sender.send_rows(&tables.channels, &channels);
     }
     report.records_out = records_out.get();
     report.stages = stages.map(|s| s.borrow().totals()).unwrap_or_default();

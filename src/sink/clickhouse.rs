@@ -91,7 +91,8 @@ use std::time::{Duration, Instant};
 
 use super::spool::{Claim, Spool, Take};
 use super::{Chunk, Ledger, Outcome};
-use crate::metrics::rows::Table;
+use crate::metrics::tables::metric_tables;
+use crate::table::Table;
 use error::Failure;
 use schema::Column;
 use transport::Conn;
@@ -130,6 +131,8 @@ pub struct ClickHouseSink {
     conn: Conn,
     schema: Vec<String>,
     schema_ready: bool,
+    /// Tables made ready on this server: created if missing, columns checked.
+    ready: std::collections::BTreeSet<Table>,
     /// Tables rows are not sent to, with why: they differ from what this
     /// version writes, or the server refused rows for them.
     unusable: BTreeMap<Table, String>,
@@ -193,6 +196,7 @@ impl ClickHouseSink {
             cfg,
             conn,
             schema_ready: false,
+            ready: Default::default(),
             unusable: BTreeMap::new(),
             away: None,
             spooled: VecDeque::new(),
@@ -203,13 +207,14 @@ impl ClickHouseSink {
     /// Creates what is missing, adds columns added later, and notes every
     /// table that still differs from schema.sql.
     fn prepare_schema(&mut self) -> Result<(), Failure> {
+        self.conn.server_dedup = self.conn.version()? >= (22, 2);
         self.conn.create_schema(&self.schema)?;
         let mut found = self.found_columns()?;
         let mut added = false;
-        for table in Table::ALL {
+        for table in metric_tables().all() {
             let name = table.name();
             let have = found.get(name).map_or(&[][..], Vec::as_slice);
-            for column in Difference::of(name, have).missing {
+            for column in Difference::of(table, have).missing {
                 if schema::added_later(name, &column.0) {
                     // Another process may add it at the same moment; the
                     // columns are read again below either way.
@@ -224,17 +229,51 @@ impl ClickHouseSink {
             found = self.found_columns()?;
         }
         self.unusable.clear();
-        for table in Table::ALL {
-            let have = found.get(table.name()).map_or(&[][..], Vec::as_slice);
-            let d = Difference::of(table.name(), have);
-            if !d.is_empty() {
-                self.unusable.insert(
-                    table,
-                    format!("the table differs from what mable-pipeline writes: {d}"),
-                );
-            }
+        self.ready.clear();
+        for table in metric_tables().all() {
+            self.check_columns(table, &found);
         }
         self.schema_ready = true;
+        Ok(())
+    }
+
+    /// Notes `table` as ready, or as unusable when its columns differ. On a
+    /// server that deduplicates inserts by token, the table keeps a window
+    /// of tokens (a failure there leaves the `insert_id` check alone on
+    /// guard, as on 18.16).
+    fn check_columns(&mut self, table: &Table, found: &BTreeMap<String, Vec<Column>>) {
+        let have = found.get(table.name()).map_or(&[][..], Vec::as_slice);
+        let d = Difference::of(table, have);
+        if !d.is_empty() {
+            self.unusable.insert(
+                table.clone(),
+                format!("the table differs from what mable-pipeline writes: {d}"),
+            );
+        } else if self.conn.server_dedup
+            && let Err(f) = self
+                .conn
+                .keep_dedup_window(&self.cfg.database, table.name())
+        {
+            tracing::debug!(table = table.name(), error = %f.into_error(), "no deduplication window");
+        }
+        self.ready.insert(table.clone());
+    }
+
+    /// Makes a table that is not a metric table (a dataflow's own) ready the
+    /// first time its rows come: creates it from its statement and checks
+    /// its columns.
+    fn prepare_table(&mut self, table: &Table) -> Result<(), Failure> {
+        if self.ready.contains(table) {
+            return Ok(());
+        }
+        if let Err(e) = validate_identifier(table.name()) {
+            self.unusable.insert(table.clone(), e.to_string());
+            self.ready.insert(table.clone());
+            return Ok(());
+        }
+        self.conn.create_schema(&[table.ddl(&self.cfg.database)])?;
+        let found = self.found_columns()?;
+        self.check_columns(table, &found);
         Ok(())
     }
 
@@ -295,7 +334,7 @@ impl ClickHouseSink {
         format!("clickhouse {} (db {})", self.conn.url(), self.cfg.database)
     }
 
-    fn refused(&self, table: Table, detail: String) -> SinkError {
+    fn refused(&self, table: &Table, detail: String) -> SinkError {
         SinkError::Refused {
             url: self.conn.url(),
             table: format!("{}.{}", self.cfg.database, table.name()),
@@ -305,7 +344,7 @@ impl ClickHouseSink {
 
     /// The server's refusal of rows for `table`, with what differs from the
     /// expected columns where the table can be read.
-    fn explain(&self, table: Table, e: SinkError) -> SinkError {
+    fn explain(&self, table: &Table, e: SinkError) -> SinkError {
         let detail = match e {
             SinkError::Server { detail, .. } | SinkError::Client { detail, .. } => detail,
             other => return other,
@@ -313,7 +352,7 @@ impl ClickHouseSink {
         let differs = self
             .found_columns()
             .ok()
-            .map(|f| Difference::of(table.name(), f.get(table.name()).map_or(&[], Vec::as_slice)))
+            .map(|f| Difference::of(table, f.get(table.name()).map_or(&[], Vec::as_slice)))
             .filter(|d| !d.is_empty());
         match differs {
             Some(d) => self.refused(
@@ -326,13 +365,13 @@ impl ClickHouseSink {
 
     /// Notes a refusal once, and stops sending to its table unless it was
     /// about one chunk only (some but not all of its rows found).
-    fn note_refusal(&mut self, table: Table, e: &SinkError) {
+    fn note_refusal(&mut self, table: &Table, e: &SinkError) {
         let dir = self.cfg.spool_dir.display();
         self.ledger.error(format!(
             "{e}; its rows are kept in {dir}: fix the table, then run `mable-pipeline metrics replay {dir}`"
         ));
         if !matches!(e, SinkError::PartialChunk { .. }) {
-            self.unusable.insert(table, e.to_string());
+            self.unusable.insert(table.clone(), e.to_string());
         }
     }
 
@@ -349,7 +388,10 @@ impl ClickHouseSink {
             return Attempt::Unavailable(f.into_error());
         }
         let table = chunk.rows.table();
-        if let Some(why) = self.unusable.get(&table) {
+        if let Err(f) = self.prepare_table(table) {
+            return Attempt::Unavailable(f.into_error());
+        }
+        if let Some(why) = self.unusable.get(table) {
             return Attempt::Rejected(self.refused(table, why.clone()));
         }
         match self
@@ -371,7 +413,13 @@ impl ClickHouseSink {
             return Outcome::Delivered;
         }
         let table = chunk.rows.table();
-        if self.unusable.contains_key(&table) || (self.away.is_some() && !self.come_back(false)) {
+        if self.away.is_none()
+            && let Err(f) = self.prepare_table(table)
+        {
+            tracing::warn!(error = %f.into_error(), table = table.name(), "cannot create a table; spooling its rows");
+            return self.spool_chunk(chunk);
+        }
+        if self.unusable.contains_key(table) || (self.away.is_some() && !self.come_back(false)) {
             return self.spool_chunk(chunk);
         }
         let attempt = self
@@ -403,7 +451,7 @@ impl ClickHouseSink {
             Ok(path) => {
                 self.spooled.push_back(Spooled {
                     path,
-                    table: chunk.rows.table(),
+                    table: chunk.rows.table().clone(),
                     rows: n,
                 });
                 self.ledger.spooled(n);
@@ -508,8 +556,8 @@ impl ClickHouseSink {
                 Drain::Progress
             }
             Attempt::Rejected(e) => {
-                let e = self.explain(entry.table, e);
-                self.note_refusal(entry.table, &e);
+                let e = self.explain(&entry.table, e);
+                self.note_refusal(&entry.table, &e);
                 Drain::Progress
             }
             Attempt::Unavailable(e) => {

@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Chunk, Ledger, Sink};
-use crate::metrics::rows::Table;
+use crate::table::Table;
 
 /// Writes rows to `dir/<table>.ndjson` (`<table>.p<i>.ndjson` for process
 /// *i* of a cluster, so processes sharing a directory never share a file).
@@ -23,6 +23,8 @@ pub struct FileSink {
     suffix: String,
     /// Each open file and its length: the end of its last complete line.
     files: HashMap<Table, (File, u64)>,
+    /// Tables whose files exist from the start, even if no row comes.
+    upfront: Vec<Table>,
     buf: Vec<u8>,
     ledger: Ledger,
 }
@@ -34,6 +36,7 @@ impl FileSink {
             dir: dir.to_path_buf(),
             suffix: String::new(),
             files: HashMap::new(),
+            upfront: Vec::new(),
             buf: Vec::new(),
             ledger: Ledger::default(),
         }
@@ -47,6 +50,13 @@ impl FileSink {
         }
     }
 
+    /// Creates the files of `tables` when the sink starts, so that a reader
+    /// finds every table a run always writes (the metric tables), even empty.
+    pub fn with_tables(mut self, tables: impl IntoIterator<Item = Table>) -> FileSink {
+        self.upfront.extend(tables);
+        self
+    }
+
     /// The directory the files go to.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -54,13 +64,23 @@ impl FileSink {
 
     fn open(&mut self, table: Table) -> io::Result<&mut (File, u64)> {
         if !self.files.contains_key(&table) {
+            // The name becomes a file name: nothing that could leave the directory.
+            if !table.has_plain_name() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "table name {:?} is not letters, digits and '_'",
+                        table.name()
+                    ),
+                ));
+            }
             std::fs::create_dir_all(&self.dir)?;
             let file = std::fs::OpenOptions::new().create(true).append(true).open(
                 self.dir
                     .join(format!("{}{}.ndjson", table.name(), self.suffix)),
             )?;
             let len = file.metadata()?.len();
-            self.files.insert(table, (file, len));
+            self.files.insert(table.clone(), (file, len));
         }
         Ok(self.files.get_mut(&table).expect("opened above"))
     }
@@ -69,9 +89,9 @@ impl FileSink {
     /// now in the file and, if not all made it, why.
     fn write(&mut self, chunk: &Chunk) -> (u64, Option<io::Error>) {
         self.buf.clear();
-        chunk.rows.write_json_each_row(&mut self.buf);
+        chunk.render(&mut self.buf);
         let buf = std::mem::take(&mut self.buf);
-        let result = match self.open(chunk.rows.table()) {
+        let result = match self.open(chunk.rows.table().clone()) {
             Ok((file, len)) => append_whole_lines(file, len, &buf),
             Err(e) => (0, Some(e)),
         };
@@ -124,7 +144,7 @@ impl Sink for FileSink {
     /// for the first delivery to report.
     fn start(&mut self, ledger: Ledger) {
         self.ledger = ledger;
-        for table in Table::EVERY_RUN {
+        for table in std::mem::take(&mut self.upfront) {
             if self.open(table).is_err() {
                 return;
             }

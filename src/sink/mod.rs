@@ -21,7 +21,7 @@ pub use ledger::{Counts, Ledger};
 
 use std::time::Instant;
 
-use crate::metrics::rows::Rows;
+use crate::table::Rows;
 
 /// Rows of one table that travel, and are acknowledged, together.
 ///
@@ -34,10 +34,14 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    /// Wraps `rows`, stamping each with `insert_id`.
-    pub fn new(insert_id: String, mut rows: Rows) -> Chunk {
-        rows.set_insert_id(&insert_id);
+    /// Wraps `rows`; each row gets `insert_id` when it is rendered.
+    pub fn new(insert_id: String, rows: Rows) -> Chunk {
         Chunk { insert_id, rows }
+    }
+
+    /// The rows as JSONEachRow, each with this chunk's `insert_id`.
+    pub fn render(&self, out: &mut Vec<u8>) {
+        self.rows.render(&self.insert_id, out);
     }
 }
 

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 
 use super::{Chunk, Counts, Ledger, Sink};
-use crate::metrics::rows::{Rows, Table};
+use crate::table::{Rows, Table};
 
 /// Rows per table that trigger a delivery.
 pub const CHUNK_ROWS: usize = 5_000;
@@ -99,6 +99,29 @@ impl MetricsSender {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             self.lost.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// Renders `rows` for `table` and hands them over. A row that cannot be
+    /// rendered (a map with non-string keys; the engine's row types never
+    /// fail) is counted lost with the rest of the call's rows, never dropped
+    /// silently.
+    pub fn send_rows<T: serde::Serialize>(&self, table: &Table, rows: &[T]) {
+        if rows.is_empty() {
+            return;
+        }
+        match Rows::of(table, rows) {
+            Ok(r) => self.send(r),
+            Err(e) => {
+                tracing::error!(table = table.name(), error = %e, "rows cannot be rendered");
+                self.lost.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl crate::table::Shipper for MetricsSender {
+    fn ship(&self, rows: Rows) {
+        self.send(rows);
     }
 }
 
@@ -250,7 +273,7 @@ struct Shipper {
 
 impl Shipper {
     fn take(&mut self, rows: Rows) {
-        let table = rows.table();
+        let table = rows.table().clone();
         match self.buffers.get_mut(&table) {
             Some(b) => b.rows.append(rows),
             None => {
@@ -278,7 +301,7 @@ impl Shipper {
             .buffers
             .iter()
             .filter(|(_, b)| all || b.rows.len() >= CHUNK_ROWS || b.since.elapsed() >= CHUNK_AGE)
-            .map(|(t, _)| *t)
+            .map(|(t, _)| t.clone())
             .collect();
         for table in due {
             let b = self.buffers.remove(&table).expect("due table is buffered");

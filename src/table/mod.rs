@@ -29,8 +29,10 @@
 //! ```
 
 mod ddl;
+mod schema;
 
 pub use ddl::{Column, columns_of};
+pub use schema::{statements, tables_in};
 
 use std::fmt;
 use std::sync::Arc;
@@ -67,6 +69,18 @@ impl Table {
     /// The table's name (and its file's name under the metrics directory).
     pub fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// True when the name is letters, digits and `_`, not starting with a
+    /// digit: safe as a file name and as a ClickHouse identifier. Sinks
+    /// refuse rows for any other name.
+    pub fn has_plain_name(&self) -> bool {
+        let name = self.name();
+        name.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.len() <= 64
     }
 
     /// The `CREATE TABLE` statement for `database`.
@@ -246,6 +260,14 @@ impl Rows {
         }
     }
 
+    /// The string field `name` of the first row, if it has one: a chunk's
+    /// run and dataflow, which narrow the lookup of an insert id.
+    pub fn first_str(&self, name: &str) -> Option<String> {
+        let line = self.lines().next()?;
+        let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+        v.get(name)?.as_str().map(str::to_string)
+    }
+
     /// The rows as JSONEachRow without the `insert_id` field.
     pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
         self.text
@@ -259,6 +281,53 @@ impl Rows {
     }
 }
 
+/// How rows are kept in a spool file: the table travels with them (name and
+/// statement), so a replay needs no catalogue to know where they go.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    table: String,
+    ddl: String,
+    count: usize,
+    text: String,
+}
+
+impl Serialize for Rows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            table: self.table.name().to_string(),
+            ddl: self.table.ddl_template().to_string(),
+            count: self.count,
+            // serde_json writes UTF-8 only.
+            text: String::from_utf8_lossy(&self.text).into_owned(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Rows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rows, D::Error> {
+        let stored = Stored::deserialize(d)?;
+        let lines = stored.text.bytes().filter(|&b| b == b'\n').count();
+        if lines != stored.count {
+            return Err(serde::de::Error::custom(format!(
+                "{} rows of {} announced, {lines} found",
+                stored.count, stored.table
+            )));
+        }
+        Ok(Rows {
+            table: Table::new(stored.table, stored.ddl),
+            text: stored.text.into_bytes(),
+            count: stored.count,
+        })
+    }
+}
+
+impl PartialEq for Rows {
+    fn eq(&self, other: &Rows) -> bool {
+        self.table == other.table && self.text == other.text
+    }
+}
+
 impl fmt::Debug for Rows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Rows({} × {})", self.count, self.table.name())
@@ -268,7 +337,7 @@ impl fmt::Debug for Rows {
 /// Somewhere rows can be sent while a run goes: the run's sidecar, which
 /// delivers them to files or ClickHouse. Stage operators that keep records
 /// in a table hold one.
-pub trait Shipper: Send + Sync {
+pub trait Shipper: Send + Sync + fmt::Debug {
     /// Hands over rows in bulk; never drops them.
     fn ship(&self, rows: Rows);
 }

@@ -1,6 +1,6 @@
 //! Checks that need no server: names, schema text, redaction, spool files.
 
-use mable_pipeline::metrics::rows::Table;
+use mable_pipeline::metrics::tables::metric_tables;
 use mable_pipeline::sink::Chunk;
 use mable_pipeline::sink::clickhouse::{
     ClickHouseConfig, ClickHouseSink, SinkError, schema_statements, validate_identifier,
@@ -41,9 +41,9 @@ fn identifiers_are_validated() {
 #[test]
 fn schema_splits_into_statements_for_the_database() {
     let statements = schema_statements("abc");
-    assert_eq!(statements.len(), 1 + Table::ALL.len());
+    assert_eq!(statements.len(), 1 + metric_tables().all().len());
     assert_eq!(statements[0], "CREATE DATABASE IF NOT EXISTS abc");
-    for (sql, table) in statements[1..].iter().zip(Table::ALL) {
+    for (sql, table) in statements[1..].iter().zip(metric_tables().all()) {
         assert!(
             sql.starts_with(&format!(
                 "CREATE TABLE IF NOT EXISTS abc.{} (",

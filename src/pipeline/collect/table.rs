@@ -1,82 +1,97 @@
-//! `Collect::table`: each record of a container becomes a row of a record
-//! table, shipped through the run's sidecar with the stage's metric rows.
+//! `Collect::table`: each record of a container becomes a row of a table,
+//! shipped through the run's sidecar.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use crate::base::Epoch;
 use crate::failure::{Failure, Supervisor};
-use crate::metrics::rows::{RecordRow, Table};
 use crate::metrics::stage::RowContext;
 use crate::pipeline::BuildContext;
-use crate::record::Record;
-use crate::sink::sidecar::MetricsSender;
+use crate::table::{Rows, Shipper, Table};
+
+/// Renders one record's row after the given context prefix.
+pub(super) type RowFn<R> =
+    Arc<dyn Fn(&R, &[u8], &mut Rows) -> serde_json::Result<()> + Send + Sync>;
+
+/// Erases the row type: the stage only ever needs the rendered line.
+pub(super) fn row_fn<R: 'static, T: serde::Serialize + 'static>(row: fn(&R) -> T) -> RowFn<R> {
+    Arc::new(move |r, prefix, rows| rows.push_with(prefix, &row(r)))
+}
 
 /// One worker's writer for one `collect` stage's table.
 pub(super) struct TableWriter<R> {
-    sender: MetricsSender,
+    shipper: Arc<dyn Shipper>,
     rows: RowContext,
     table: Table,
-    id: fn(&R) -> String,
+    row: RowFn<R>,
     supervisor: Supervisor,
-    /// Labels every row of the stage shares: one allocation per stage, not
-    /// three per record.
-    run_id: Arc<str>,
-    dataflow: Arc<str>,
-    stage: Arc<str>,
+    /// The context columns as JSON up to the batch: `"run_id":…,"dataflow":…,
+    /// "stage_path":…,` — rendered once per stage, not per record.
+    labels: Vec<u8>,
+    stage: String,
 }
 
-impl<R: Record> TableWriter<R> {
-    /// `None` with `--metrics off`: there is nowhere to keep records.
+impl<R> TableWriter<R> {
+    /// `None` when the run has no sink: there is nowhere to keep records.
     pub(super) fn new(
         ctx: &BuildContext,
         name: &str,
         table: Table,
-        id: fn(&R) -> String,
+        row: RowFn<R>,
     ) -> Option<TableWriter<R>> {
-        let (sender, rows) = ctx.shipper.clone()?;
+        let (shipper, rows) = ctx.shipper.clone()?;
+        let stage = ctx.path(name);
+        let mut labels = Vec::new();
+        for (key, value) in [
+            ("run_id", rows.run_id.as_str()),
+            ("dataflow", rows.dataflow.as_str()),
+            ("stage_path", stage.as_str()),
+        ] {
+            // Writing strings into a Vec cannot fail.
+            let _ = write!(labels, "\"{key}\":");
+            let _ = serde_json::to_writer(&mut labels, value);
+            labels.push(b',');
+        }
         Some(TableWriter {
-            run_id: rows.run_id.as_str().into(),
-            dataflow: rows.dataflow.as_str().into(),
-            stage: ctx.path(name).into(),
-            sender,
+            shipper,
             rows,
             table,
-            id,
+            row,
             supervisor: ctx.supervisor.clone(),
+            labels,
+            stage,
         })
     }
 
-    /// Ships `records` of batch `epoch` as one message. A record that cannot
-    /// be written as JSON ends the run: an empty row in its place would be
-    /// silent loss.
+    /// Ships `records` of batch `epoch` as one message. A record whose row
+    /// cannot be written as JSON ends the run: an empty row in its place
+    /// would be silent loss.
     pub(super) fn write(&self, epoch: Epoch, records: &[R]) {
-        let timestamp = (self.rows.clock.now_us() / 1_000_000) as u32;
-        let rows: Result<Vec<RecordRow>, serde_json::Error> = records
-            .iter()
-            .map(|r| {
-                Ok(RecordRow {
-                    run_id: self.run_id.clone(),
-                    dataflow: self.dataflow.clone(),
-                    stage_path: self.stage.clone(),
-                    batch_id: epoch as u32,
-                    worker_id: self.rows.worker_id,
-                    process_id: self.rows.process_id,
-                    record_id: (self.id)(r),
-                    record: serde_json::to_string(r)?,
-                    timestamp,
-                    insert_id: String::new(),
-                })
-            })
-            .collect();
-        match rows {
-            Ok(rows) => self.sender.send(self.table.rows(rows)),
-            Err(e) => self.supervisor.fail(Failure::Output {
-                path: format!("table {}", self.table.name()),
-                reason: format!(
-                    "a record of stage `{}` cannot be written as JSON: {e}",
-                    self.stage
-                ),
-            }),
+        if records.is_empty() {
+            return;
         }
+        let timestamp = self.rows.clock.now_us() / 1_000_000;
+        let mut prefix = self.labels.clone();
+        let _ = write!(
+            prefix,
+            "\"batch_id\":{},\"worker_id\":{},\"process_id\":{},\"timestamp\":{timestamp}",
+            epoch as u32, self.rows.worker_id, self.rows.process_id
+        );
+        let mut rows = Rows::new(&self.table);
+        for r in records {
+            if let Err(e) = (self.row)(r, &prefix, &mut rows) {
+                // The error names the row type's problem, never a value.
+                self.supervisor.fail(Failure::Output {
+                    path: format!("table {}", self.table.name()),
+                    reason: format!(
+                        "a record of stage `{}` cannot be written as a row: {e}",
+                        self.stage
+                    ),
+                });
+                return;
+            }
+        }
+        self.shipper.ship(rows);
     }
 }

@@ -78,7 +78,7 @@ impl BackgroundSink {
                 if let Some(r) = &self.running {
                     let _ = r.spilled.send(Spooled {
                         path,
-                        table: chunk.rows.table(),
+                        table: chunk.rows.table().clone(),
                         rows: n,
                     });
                 }

@@ -56,7 +56,7 @@ pub enum SinkError {
     )]
     PartialChunk {
         url: String,
-        table: &'static str,
+        table: String,
         insert_id: String,
         found: u64,
         expected: u64,

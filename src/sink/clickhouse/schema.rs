@@ -1,22 +1,22 @@
 //! The schema: the statements that create it, the columns each table must
 //! have, and how an existing table differs from that.
 //!
-//! `ops/clickhouse/schema.sql` is the single source of truth; the expected
-//! columns are read from its `CREATE TABLE` statements. A table that already
+//! A table's statement is the single source of its columns (for the metric
+//! tables, `ops/clickhouse/schema.sql`). A table that already
 //! exists may predate a column a later version added: those columns (listed in
 //! [`ADDED_LATER`]) are added with `ALTER TABLE … ADD COLUMN` after checking
 //! `system.columns`, because ClickHouse 18.16 cannot parse `ADD COLUMN IF NOT
 //! EXISTS` and schema.sql must run unchanged there. Any other difference — a
 //! missing column, a column of another type — is reported, and rows for that
-//! table are spooled instead of sent: with RowBinary a wrong type does not
-//! always fail, it can store garbage.
+//! table are spooled instead of sent: a column of another type may take a
+//! row's value without complaint and store something else.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
 
-/// The schema, run statement by statement at connect so a fresh server works.
-const SCHEMA: &str = include_str!("../../../ops/clickhouse/schema.sql");
+use crate::metrics::tables::metric_tables;
+use crate::table::Table;
+
+pub use crate::table::Column;
 
 /// `(table, column)` pairs added after the table's first release. schema.sql
 /// declares them in the `CREATE TABLE`; existing tables get them added.
@@ -28,60 +28,13 @@ pub(crate) const ADDED_LATER: &[(&str, &str)] = &[
     ("pipeline_runs", "metric_rows_dropped"),
 ];
 
-/// The schema's statements for `database`: `{db}` substituted, comment lines
-/// dropped, split at a `;` ending a line.
+/// What the sink runs at connect for `database`: the database, then each
+/// metric table. Other tables (a dataflow's own) are created from their
+/// statement when their first rows arrive.
 pub fn schema_statements(database: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for line in SCHEMA.lines() {
-        if line.trim_start().starts_with("--") {
-            continue;
-        }
-        let line = line.trim_end();
-        let (text, ends) = match line.strip_suffix(';') {
-            Some(text) => (text, true),
-            None => (line, false),
-        };
-        current.push_str(text);
-        current.push('\n');
-        if ends {
-            out.push(current.trim().replace("{db}", database));
-            current.clear();
-        }
-    }
-    if !current.trim().is_empty() {
-        out.push(current.trim().replace("{db}", database));
-    }
+    let mut out = vec![format!("CREATE DATABASE IF NOT EXISTS {database}")];
+    out.extend(metric_tables().all().iter().map(|t| t.ddl(database)));
     out
-}
-
-/// A column's name and type, as ClickHouse spells them.
-pub type Column = (String, String);
-
-/// Every table's columns as schema.sql declares them.
-pub fn expected_columns() -> &'static BTreeMap<String, Vec<Column>> {
-    static PARSED: OnceLock<BTreeMap<String, Vec<Column>>> = OnceLock::new();
-    PARSED.get_or_init(|| {
-        let prefix = "CREATE TABLE IF NOT EXISTS db.";
-        schema_statements("db")
-            .iter()
-            .filter_map(|sql| {
-                let rest = sql.strip_prefix(prefix)?;
-                let (name, body) = rest.split_once(" (")?;
-                let columns = body
-                    .lines()
-                    .map(str::trim)
-                    .take_while(|l| !l.starts_with(')'))
-                    .filter_map(|l| {
-                        let l = l.trim_end_matches(',');
-                        let (col, ty) = l.split_once(char::is_whitespace)?;
-                        Some((col.to_string(), ty.trim().to_string()))
-                    })
-                    .collect();
-                Some((name.to_string(), columns))
-            })
-            .collect()
-    })
 }
 
 /// True for a column [`ADDED_LATER`] to `table`, which may be added to an existing table.
@@ -101,10 +54,10 @@ pub struct Difference {
 }
 
 impl Difference {
-    /// `found`'s differences from schema.sql's `table`.
-    pub fn of(table: &str, found: &[Column]) -> Difference {
+    /// `found`'s differences from the columns `table` declares.
+    pub fn of(table: &Table, found: &[Column]) -> Difference {
         let mut d = Difference::default();
-        for (name, ty) in expected_columns().get(table).into_iter().flatten() {
+        for (name, ty) in table.columns() {
             match found.iter().find(|(n, _)| n == name) {
                 None => d.missing.push((name.clone(), ty.clone())),
                 Some((_, t)) if t != ty => d.wrong_type.push((name.clone(), ty.clone(), t.clone())),
@@ -142,42 +95,22 @@ impl fmt::Display for Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::rows::Table;
 
     #[test]
-    fn every_table_is_parsed_with_its_columns() {
-        let tables = expected_columns();
-        for t in Table::ALL {
-            let cols = &tables[t.name()];
-            assert!(cols.len() >= 7, "{}: {cols:?}", t.name());
-            assert_eq!(cols.last().unwrap().0, "insert_id", "{}", t.name());
+    fn every_metric_table_is_created_with_its_columns() {
+        let statements = schema_statements("db");
+        assert_eq!(statements[0], "CREATE DATABASE IF NOT EXISTS db");
+        for (sql, t) in statements[1..].iter().zip(metric_tables().all()) {
+            assert!(sql.starts_with(&format!("CREATE TABLE IF NOT EXISTS db.{} (", t.name())));
+            assert!(t.columns().len() >= 7, "{}", t.name());
         }
-        let runs = &tables["pipeline_runs"];
+        let runs = &metric_tables().runs;
         for (table, col) in ADDED_LATER {
+            assert_eq!(*table, runs.name());
             assert!(
-                tables[*table].iter().any(|(n, _)| n == col),
+                runs.columns().iter().any(|(n, _)| n == col),
                 "{col} is added later, so schema.sql must declare it"
             );
-        }
-        assert!(runs.contains(&("metric_rows_spooled".into(), "UInt64".into())));
-    }
-
-    fn names<T: clickhouse::Row>(_: &[T]) -> &'static [&'static str] {
-        T::COLUMN_NAMES
-    }
-
-    #[test]
-    fn the_row_types_write_exactly_the_declared_columns() {
-        for t in Table::ALL {
-            let rows = crate::metrics::rows::Rows::empty(t);
-            let mut written: Vec<&str> = crate::for_rows!(&rows, v => names(v)).to_vec();
-            let mut declared: Vec<&str> = expected_columns()[t.name()]
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect();
-            written.sort_unstable();
-            declared.sort_unstable();
-            assert_eq!(written, declared, "{}", t.name());
         }
     }
 
@@ -188,7 +121,8 @@ mod tests {
             ("batch_id".to_string(), "String".to_string()),
             ("extra".to_string(), "UInt8".to_string()),
         ];
-        let d = Difference::of("pipeline_batches", &found);
+        let batches = &metric_tables().batches;
+        let d = Difference::of(batches, &found);
         let text = d.to_string();
         assert!(
             text.starts_with("missing columns dataflow String, worker_id UInt32"),
@@ -198,7 +132,6 @@ mod tests {
             text.ends_with("; column batch_id is String, expected UInt32"),
             "{text}"
         );
-        let all = &expected_columns()["pipeline_batches"];
-        assert!(Difference::of("pipeline_batches", all).is_empty());
+        assert!(Difference::of(batches, batches.columns()).is_empty());
     }
 }

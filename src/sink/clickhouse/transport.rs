@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ::clickhouse::{Client, RowOwned, RowWrite};
+use ::clickhouse::Client;
 use tokio::runtime::Runtime;
 
 use super::error::{Failure, SinkError, classify, redact_url};
@@ -63,6 +63,11 @@ async fn wait_until(stop: &StopBy, limit: Instant) {
     }
 }
 
+/// How many recent insert tokens a table keeps for deduplication, on
+/// servers that support it: well above the chunks one run sends to a table
+/// in the time a retry or a replay takes.
+const DEDUP_WINDOW: u32 = 10_000;
+
 /// First pause between attempts; doubles up to [`MAX_BACKOFF`].
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest pause between attempts.
@@ -95,6 +100,11 @@ pub(crate) struct Conn {
     pub(crate) request_timeout: Duration,
     pub(crate) retries: u64,
     pub(crate) stop: StopBy,
+    /// The server deduplicates inserts by token (ClickHouse ≥ 22.2): each
+    /// chunk goes with `insert_deduplication_token` = its `insert_id`, and its
+    /// tables keep a window of recent tokens. 18.16 has neither; there the
+    /// `insert_id` check before a re-send is all there is.
+    pub(crate) server_dedup: bool,
 }
 
 impl Conn {
@@ -127,6 +137,7 @@ impl Conn {
             request_timeout,
             retries: 0,
             stop: StopBy::default(),
+            server_dedup: false,
         })
     }
 
@@ -169,6 +180,24 @@ impl Conn {
         self.run(timeout, q.fetch_one::<u8>()).map(drop)
     }
 
+    /// The server's version, as `(major, minor)`.
+    pub(crate) fn version(&self) -> Result<(u32, u32), Failure> {
+        let q = self.admin.query("SELECT version()");
+        let v: String = self.run(self.request_timeout, q.fetch_one())?;
+        let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        Ok((parts.next().unwrap_or(0), parts.next().unwrap_or(0)))
+    }
+
+    /// Keeps the last inserts' tokens on `table`, so a chunk sent again is
+    /// dropped by the server itself (only with [`server_dedup`](Self::server_dedup)).
+    pub(crate) fn keep_dedup_window(&self, database: &str, table: &str) -> Result<(), Failure> {
+        let sql = format!(
+            "ALTER TABLE {database}.`{table}` MODIFY SETTING non_replicated_deduplication_window = {DEDUP_WINDOW}"
+        );
+        let q = self.admin.query_raw(&sql);
+        self.run(self.request_timeout, q.execute())
+    }
+
     /// Runs each statement of the schema, in order.
     pub(crate) fn create_schema(&self, statements: &[String]) -> Result<(), Failure> {
         for sql in statements {
@@ -209,20 +238,28 @@ impl Conn {
     /// `insert_id` column, which grows with every run ever stored.
     pub(crate) fn count_insert_id(&self, chunk: &Chunk) -> Result<u64, Failure> {
         let table = chunk.rows.table().name();
-        let run = crate::for_rows!(&chunk.rows, v => v.first().filter(|f| {
-            v.iter().all(|r| r.run_id == f.run_id && r.dataflow == f.dataflow)
-        }).map(|f| (f.run_id.to_string(), f.dataflow.to_string())));
+        // A chunk's rows always belong to one run (one process's sidecar
+        // serves one run), so the first row's run stands for all of them.
+        let has = |c: &str| chunk.rows.table().columns().iter().any(|(n, _)| n == c);
+        let run = (has("run_id") && has("dataflow"))
+            .then(|| {
+                Some((
+                    chunk.rows.first_str("run_id")?,
+                    chunk.rows.first_str("dataflow")?,
+                ))
+            })
+            .flatten();
         let q = match run {
             Some((run_id, dataflow)) => self
                 .client
                 .query(&format!(
-                    "SELECT count() FROM {table} WHERE dataflow = ? AND run_id = ? AND insert_id = ?"
+                    "SELECT count() FROM `{table}` WHERE dataflow = ? AND run_id = ? AND insert_id = ?"
                 ))
                 .bind(dataflow)
                 .bind(run_id),
             None => self
                 .client
-                .query(&format!("SELECT count() FROM {table} WHERE insert_id = ?")),
+                .query(&format!("SELECT count() FROM `{table}` WHERE insert_id = ?")),
         };
         self.run(
             self.request_timeout,
@@ -240,13 +277,28 @@ impl Conn {
         Ok(self.run(self.request_timeout, q.fetch_one::<u64>())? > 0)
     }
 
-    /// Sends the chunk as one INSERT, with `query_id` = its `insert_id`.
+    /// Sends the chunk as one INSERT of JSONEachRow, with `query_id` = its
+    /// `insert_id`. The server matches fields to columns by name and refuses
+    /// a field the table lacks, so a row never lands in the wrong column.
     fn insert(&self, chunk: &Chunk) -> Result<(), Failure> {
         let table = chunk.rows.table().name();
         let id = chunk.insert_id.as_str();
         let t = self.request_timeout;
+        let mut body = Vec::new();
+        chunk.render(&mut body);
         self.run(t, async {
-            crate::for_rows!(&chunk.rows, v => insert_rows(&self.client, table, id, v, t).await)
+            let mut insert = self
+                .client
+                .insert_formatted_with(format!("INSERT INTO `{table}` FORMAT JSONEachRow"))
+                .with_timeouts(Some(t), Some(t))
+                .with_setting("query_id", id);
+            if self.server_dedup {
+                insert = insert
+                    .with_setting("insert_deduplicate", "1")
+                    .with_setting("insert_deduplication_token", id);
+            }
+            insert.send(body.into()).await?;
+            insert.end().await
         })
     }
 
@@ -274,7 +326,7 @@ impl Conn {
             if found > 0 {
                 let e = SinkError::PartialChunk {
                     url: self.url(),
-                    table: table.name(),
+                    table: table.name().to_string(),
                     insert_id: id.clone(),
                     found,
                     expected,
@@ -323,22 +375,4 @@ impl Conn {
             }
         }
     }
-}
-
-async fn insert_rows<T: RowOwned + RowWrite>(
-    client: &Client,
-    table: &str,
-    query_id: &str,
-    rows: &[T],
-    timeout: Duration,
-) -> ::clickhouse::error::Result<()> {
-    let mut insert = client
-        .insert::<T>(table)
-        .await?
-        .with_timeouts(Some(timeout), Some(timeout))
-        .with_setting("query_id", query_id);
-    for row in rows {
-        insert.write(row).await?;
-    }
-    insert.end().await
 }

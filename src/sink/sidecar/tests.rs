@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{CHANNEL_MESSAGES, CHUNK_AGE, CHUNK_ROWS, Sidecar, TICK};
-use crate::metrics::rows::{BatchRow, Rows};
+use crate::metrics::rows::BatchRow;
+use crate::metrics::tables::metric_tables;
 use crate::sink::{Chunk, Ledger, Sink};
+use crate::table::Rows;
 
 /// A sink that keeps what it is given, for the test to look at; with a
 /// `stall`, its first delivery takes that long (a disk that hangs).
@@ -36,23 +38,21 @@ impl Sink for Kept {
 }
 
 fn batch_rows(first: u32, n: u32) -> Rows {
-    Rows::Batches(
-        (first..first + n)
-            .map(|b| BatchRow {
-                run_id: "r".into(),
-                dataflow: "d".into(),
-                batch_id: b,
-                worker_id: 0,
-                process_id: 0,
-                records_in: 1,
-                entered_us: 0,
-                completed_us: 0,
-                latency_ms: 0.0,
-                timestamp: 0,
-                insert_id: String::new(),
-            })
-            .collect(),
-    )
+    let rows: Vec<BatchRow> = (first..first + n)
+        .map(|b| BatchRow {
+            run_id: "r".into(),
+            dataflow: "d".into(),
+            batch_id: b,
+            worker_id: 0,
+            process_id: 0,
+            records_in: 1,
+            entered_us: 0,
+            completed_us: 0,
+            latency_ms: 0.0,
+            timestamp: 0,
+        })
+        .collect();
+    Rows::of(&metric_tables().batches, &rows).unwrap()
 }
 
 /// Waits (bounded, as a watchdog) until `kept` holds `n` rows.
@@ -109,9 +109,12 @@ fn a_chunks_worth_wakes_the_sidecar_and_every_row_lands_once() {
         .lock()
         .unwrap()
         .iter()
-        .flat_map(|c| match &c.rows {
-            Rows::Batches(rows) => rows.iter().map(|r| r.batch_id).collect::<Vec<_>>(),
-            other => panic!("unexpected table {:?}", other.table()),
+        .flat_map(|c| {
+            assert_eq!(c.rows.table(), &metric_tables().batches);
+            c.rows
+                .lines()
+                .map(|l| serde_json::from_str::<BatchRow>(&l).unwrap().batch_id)
+                .collect::<Vec<_>>()
         })
         .collect();
     ids.sort_unstable();
