@@ -59,6 +59,11 @@ pub enum Failure {
         detail: String,
     },
 
+    /// Another process failed first and said why before it left: its own
+    /// line, so every process names the same cause.
+    #[error("{message}")]
+    Relayed { process: usize, message: String },
+
     /// A cluster run in which nothing moved for the stall timeout: a host
     /// partitioned or frozen (TCP does not notice by itself; timely would
     /// wait forever).

@@ -407,3 +407,60 @@ fn current_clickhouse_is_the_pinned_chdb_core_with_current_defaults() {
         .unwrap_err();
     assert!(err.contains("Code: 206"), "{err}");
 }
+
+/// Server-side deduplication as the sink asks current servers for it: each
+/// metric table created from schema.sql takes the deduplication window the
+/// sink sets, and a chunk inserted twice with its token (a retry after a
+/// lost reply, or a replay) is stored once. 18.16 refuses the setting, so
+/// the sink only turns it on from 22.2 and keeps its `insert_id` check there.
+#[test]
+fn a_chunk_sent_twice_with_its_token_is_stored_once_on_current_clickhouse() {
+    use mable_pipeline::metrics::tables::metric_tables;
+    use mable_pipeline::sink::clickhouse::{dedup_settings, dedup_window_statement};
+    let current = Chdb::start();
+    let db = "dedup";
+    current
+        .try_query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        .unwrap();
+    for t in metric_tables().all() {
+        current.try_query(&t.ddl(db)).unwrap();
+        current
+            .try_query(&dedup_window_statement(db, t.name()))
+            .unwrap_or_else(|e| panic!("{}: {e}", t.name()));
+    }
+    let row = r#"{"run_id":"r","dataflow":"d","batch_id":1,"worker_id":0,"process_id":0,"records_in":5,"entered_us":1,"completed_us":2,"latency_ms":0.001,"timestamp":1700000000,"insert_id":"r-p0-000001"}"#;
+    let insert = |token: &str| {
+        let settings: Vec<String> = dedup_settings(token)
+            .iter()
+            .map(|(k, v)| format!("{k} = '{v}'"))
+            .collect();
+        current
+            .try_query(&format!(
+                "INSERT INTO {db}.pipeline_batches SETTINGS {} FORMAT JSONEachRow {row}",
+                settings.join(", ")
+            ))
+            .unwrap();
+    };
+    insert("r-p0-000001");
+    insert("r-p0-000001");
+    let count = |sql: &str| current.try_query(sql).unwrap().trim().to_string();
+    assert_eq!(
+        count(&format!("SELECT count() FROM {db}.pipeline_batches")),
+        "1"
+    );
+    // Another chunk (another token) with the same row is a new insert.
+    insert("r-p0-000002");
+    assert_eq!(
+        count(&format!("SELECT count() FROM {db}.pipeline_batches")),
+        "2"
+    );
+    // 18.16 does not know the table setting: the sink must not send it there.
+    let old = Debian::start();
+    old.run(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        .unwrap();
+    old.run(&metric_tables().batches.ddl(db)).unwrap();
+    assert!(
+        old.run(&dedup_window_statement(db, "pipeline_batches"))
+            .is_err()
+    );
+}

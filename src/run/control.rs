@@ -84,6 +84,10 @@ enum Message {
     Stop,
     Report(Box<PartReport>),
     Bye,
+    /// The sender's run failed, and why (its one line): sent before it
+    /// leaves, so a process that only sees the sender's connection break
+    /// names the real cause, not the messenger.
+    Failed(String),
 }
 
 #[derive(Debug, Default)]
@@ -104,6 +108,8 @@ struct State {
     reports: Mutex<Vec<Option<PartReport>>>,
     arrived: Condvar,
     closing: AtomicBool,
+    /// Each peer's failure, as it announced it.
+    failures: Mutex<Vec<Option<String>>>,
 }
 
 impl State {
@@ -146,6 +152,7 @@ impl Control {
             reports: Mutex::new(vec![None; n]),
             arrived: Condvar::new(),
             closing: AtomicBool::new(false),
+            failures: Mutex::new(vec![None; n]),
         });
         let mut writers = Vec::with_capacity(n);
         let mut threads = Vec::new();
@@ -276,6 +283,34 @@ impl Control {
         all
     }
 
+    /// Tells every peer this process's run failed, and why.
+    pub fn announce_failure(&self, why: &str) {
+        send_all(&self.writers, &Message::Failed(why.to_string()));
+    }
+
+    /// What `peer` said its failure was, waiting at most `wait` for word
+    /// from it: `None` when it went without a word (killed, or its host
+    /// gone).
+    pub fn failure_of(&self, peer: usize, wait: Duration) -> Option<String> {
+        let state = &self.state;
+        let deadline = Instant::now() + wait;
+        let mut failures = state.failures.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(why) = failures.get(peer).cloned().flatten() {
+                return Some(why);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || state.peers.get(peer)?.gone.load(Ordering::Relaxed) {
+                return None;
+            }
+            failures = state
+                .arrived
+                .wait_timeout(failures, left.min(Duration::from_millis(20)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     fn hang_up(&mut self) {
         self.state.closing.store(true, Ordering::Relaxed);
         for w in self.writers.iter().flatten() {
@@ -331,6 +366,11 @@ fn read_loop(mut socket: TcpStream, peer: usize, state: &State, stop: &StopFlag)
                     Ok(Message::Report(r)) => {
                         let mut reports = state.reports.lock().unwrap_or_else(|e| e.into_inner());
                         reports[peer] = Some(*r);
+                        state.arrived.notify_all();
+                    }
+                    Ok(Message::Failed(why)) => {
+                        let mut failures = state.failures.lock().unwrap_or_else(|e| e.into_inner());
+                        failures[peer] = Some(why);
                         state.arrived.notify_all();
                     }
                     Ok(Message::Bye) => {

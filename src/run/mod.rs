@@ -29,6 +29,11 @@ use crate::record::{Record, SourceRecord};
 use crate::sink::Sink;
 use crate::sink::sidecar::{DeliveryReport, Sidecar};
 
+/// How long a process whose peer's connection broke waits for that peer's
+/// own account of its failure (a peer killed outright closes its control
+/// connection at once, so this is only ever waited in full on a hung host).
+const RELAY_WAIT: Duration = Duration::from_secs(1);
+
 /// Makes a run's sink from its run id.
 pub type SinkFactory = Box<dyn Fn(&str) -> Box<dyn Sink> + Send + Sync>;
 
@@ -283,6 +288,21 @@ pub(crate) fn run_with_errors<R: SourceRecord, O: Record>(
 
     let (worker_reports, failure) = match outcome {
         WaitResult::Failed(f) => {
+            let f = match (f, &control) {
+                (Failure::PeerLost { process: Some(p), address, detail }, Some(c)) => {
+                    // The lost process may have failed first and said why.
+                    match c.failure_of(p, RELAY_WAIT) {
+                        Some(message) => Failure::Relayed { process: p, message },
+                        None => Failure::PeerLost { process: Some(p), address, detail },
+                    }
+                }
+                (f, _) => f,
+            };
+            // Before our sockets close: the others then name this cause,
+            // not the closing of our connection.
+            if let Some(c) = &control {
+                c.announce_failure(&f.to_string());
+            }
             // Timely's network threads end only when their sockets do.
             for socket in &allocators.data {
                 let _ = socket.shutdown(std::net::Shutdown::Both);

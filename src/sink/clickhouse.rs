@@ -82,7 +82,7 @@ pub use background::BackgroundSink;
 pub use config::ClickHouseConfig;
 pub use error::{SinkError, validate_identifier};
 pub use schema::{Difference, schema_statements};
-pub use transport::{Attempt, StopBy};
+pub use transport::{Attempt, StopBy, dedup_settings, dedup_window_statement};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};

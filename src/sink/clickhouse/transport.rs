@@ -68,6 +68,22 @@ async fn wait_until(stop: &StopBy, limit: Instant) {
 /// in the time a retry or a replay takes.
 const DEDUP_WINDOW: u32 = 10_000;
 
+/// The statement that gives `table` its deduplication window.
+pub fn dedup_window_statement(database: &str, table: &str) -> String {
+    format!(
+        "ALTER TABLE {database}.`{table}` MODIFY SETTING non_replicated_deduplication_window = {DEDUP_WINDOW}"
+    )
+}
+
+/// The settings an insert of chunk `insert_id` carries on a server that
+/// deduplicates by token.
+pub fn dedup_settings(insert_id: &str) -> [(&'static str, String); 2] {
+    [
+        ("insert_deduplicate", "1".to_string()),
+        ("insert_deduplication_token", insert_id.to_string()),
+    ]
+}
+
 /// First pause between attempts; doubles up to [`MAX_BACKOFF`].
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest pause between attempts.
@@ -191,10 +207,9 @@ impl Conn {
     /// Keeps the last inserts' tokens on `table`, so a chunk sent again is
     /// dropped by the server itself (only with [`server_dedup`](Self::server_dedup)).
     pub(crate) fn keep_dedup_window(&self, database: &str, table: &str) -> Result<(), Failure> {
-        let sql = format!(
-            "ALTER TABLE {database}.`{table}` MODIFY SETTING non_replicated_deduplication_window = {DEDUP_WINDOW}"
-        );
-        let q = self.admin.query_raw(&sql);
+        let q = self
+            .admin
+            .query_raw(&dedup_window_statement(database, table));
         self.run(self.request_timeout, q.execute())
     }
 
@@ -293,9 +308,9 @@ impl Conn {
                 .with_timeouts(Some(t), Some(t))
                 .with_setting("query_id", id);
             if self.server_dedup {
-                insert = insert
-                    .with_setting("insert_deduplicate", "1")
-                    .with_setting("insert_deduplication_token", id);
+                for (name, value) in dedup_settings(id) {
+                    insert = insert.with_setting(name, value);
+                }
             }
             insert.send(body.into()).await?;
             insert.end().await
