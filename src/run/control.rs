@@ -80,7 +80,10 @@ pub struct KeyTotal {
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Message {
-    Heartbeat { progress: u64, batches: u64 },
+    Heartbeat {
+        progress: u64,
+        batches: u64,
+    },
     Stop,
     Report(Box<PartReport>),
     Bye,

@@ -289,11 +289,25 @@ pub(crate) fn run_with_errors<R: SourceRecord, O: Record>(
     let (worker_reports, failure) = match outcome {
         WaitResult::Failed(f) => {
             let f = match (f, &control) {
-                (Failure::PeerLost { process: Some(p), address, detail }, Some(c)) => {
+                (
+                    Failure::PeerLost {
+                        process: Some(p),
+                        address,
+                        detail,
+                    },
+                    Some(c),
+                ) => {
                     // The lost process may have failed first and said why.
                     match c.failure_of(p, RELAY_WAIT) {
-                        Some(message) => Failure::Relayed { process: p, message },
-                        None => Failure::PeerLost { process: Some(p), address, detail },
+                        Some(message) => Failure::Relayed {
+                            process: p,
+                            message,
+                        },
+                        None => Failure::PeerLost {
+                            process: Some(p),
+                            address,
+                            detail,
+                        },
                     }
                 }
                 (f, _) => f,
