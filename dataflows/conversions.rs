@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use super::records::{Cdas, MableEvent};
 use super::{Definition, Params};
-use crate::pipeline::{Collect, Pipeline};
-use crate::record::{Cdas, MableEvent};
-use crate::table::{Table, tables_in};
+use mable_pipeline::pipeline::{Collect, Pipeline};
+use mable_pipeline::table::{Table, tables_in};
 
 pub static DATAFLOW: Definition<MableEvent, Conversion> = Definition {
     name: "conversions",

@@ -2,7 +2,7 @@
 //! map x·2 → filter x%3==0 → generate [x, x+1, x+2] → reduce sum → collect.
 
 use super::{Definition, Params};
-use crate::pipeline::{Collect, Pipeline};
+use mable_pipeline::pipeline::{Collect, Pipeline};
 
 pub static DATAFLOW: Definition<i64, i64> = Definition {
     name: "int",

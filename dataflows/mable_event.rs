@@ -5,9 +5,10 @@
 use compact_str::{CompactString, format_compact};
 use serde::{Deserialize, Serialize};
 
+use super::records::MableEvent;
 use super::{Definition, Params};
-use crate::pipeline::{Collect, Pipeline};
-use crate::record::{MableEvent, seeded_unit};
+use mable_pipeline::pipeline::{Collect, Pipeline};
+use mable_pipeline::record::seeded_unit;
 
 pub static DATAFLOW: Definition<MableEvent, MableEvent> = Definition {
     name: "mable_event",

@@ -5,9 +5,9 @@
 use compact_str::format_compact;
 use serde::{Deserialize, Serialize};
 
+use super::records::TestStruct;
 use super::{Definition, Params};
-use crate::pipeline::{Collect, Pipeline};
-use crate::record::TestStruct;
+use mable_pipeline::pipeline::{Collect, Pipeline};
 
 pub static DATAFLOW: Definition<TestStruct, TestStruct> = Definition {
     name: "test_struct",

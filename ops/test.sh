@@ -49,3 +49,5 @@ export MABLE_REQUIRE_NETNS=1
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release --no-fail-fast
+# The README's example of a pipeline written outside the crate, run as a user runs it.
+cargo run --release --example page_views -- testdata/page_views.ndjson -w 2 -q --metrics-dir target/tmp/example-metrics

@@ -10,10 +10,14 @@
 //! pipelines users run; [`record`] the record types they process; [`report`]
 //! turns a run's metric files into a self-contained HTML report and verdict.
 
+// Content (`dataflows/`) names the engine as a user's crate would.
+extern crate self as mable_pipeline;
+
 pub mod atomic_file;
 pub mod base;
 pub mod bench;
 pub mod cli;
+pub mod dataflow;
 #[path = "../dataflows/mod.rs"]
 pub mod dataflows;
 pub mod failure;

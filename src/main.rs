@@ -11,5 +11,5 @@ static GLOBAL: mable_pipeline::bench::CountingAlloc<mimalloc::MiMalloc> =
 fn main() {
     // exit() rather than return: after a failure, timely's other workers may
     // still be spinning, and only ending the process stops them.
-    std::process::exit(mable_pipeline::cli::main());
+    std::process::exit(mable_pipeline::cli::main(mable_pipeline::dataflows::ALL));
 }

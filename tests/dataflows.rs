@@ -4,8 +4,9 @@
 
 mod support;
 
+use mable_pipeline::dataflows::records::{MableEvent, TestStruct};
 use mable_pipeline::dataflows::{mable_event, test_struct};
-use mable_pipeline::record::{MableEvent, SourceRecord, TestStruct};
+use mable_pipeline::record::SourceRecord;
 use serde_json::Value;
 use support::cli::{read_ndjson, repo, run_cluster, run_ok};
 

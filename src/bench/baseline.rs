@@ -22,9 +22,10 @@ use rayon::prelude::*;
 
 use super::workload::{Job, Outcome, Reduced, Workload, load_events};
 use crate::dataflows::mable_event::{MaxPrice, audit_copy, price_of};
+use crate::dataflows::records::{MableEvent, TestStruct};
 use crate::dataflows::test_struct::{Totals, duplicate};
 use crate::input::share;
-use crate::record::{MableEvent, SourceRecord, TestStruct};
+use crate::record::SourceRecord;
 
 /// Records generated at a time by [`fused`]: small enough that a chunk of
 /// events stays in L2 cache (measured: 4–8% faster than 8,192 for

@@ -329,7 +329,7 @@ pub fn write_stream_csv(path: &Path, rows: &[StreamRow]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::MableEvent;
+    use crate::dataflows::records::MableEvent;
 
     #[test]
     fn events_are_full_valid_and_distinct() {

@@ -8,8 +8,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::dataflows::mable_event::MaxPrice;
+use crate::dataflows::records::MableEvent;
 use crate::dataflows::test_struct::Totals;
-use crate::record::MableEvent;
 
 /// One of the Go seed's benchmark pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -116,9 +116,9 @@ pub struct RunArgs {
     #[arg(value_name = "INPUT")]
     pub input: Option<PathBuf>,
 
-    /// The dataflow to run (see `mable-pipeline list`).
-    #[arg(long, default_value = "mable_event", value_name = "NAME")]
-    pub dataflow: String,
+    /// The dataflow to run (see `list`). Default: the first one `list` shows.
+    #[arg(long, value_name = "NAME")]
+    pub dataflow: Option<String>,
 
     /// Worker threads per process (timely calls them threads). Default: the number of CPUs.
     #[arg(short = 'w', long, visible_alias = "threads", value_name = "N")]

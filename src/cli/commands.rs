@@ -10,7 +10,7 @@ use clap::Parser;
 use super::args::{Cli, Command, MetricsCommand, RunArgs, Switch};
 use super::out::{self, StdoutClosed};
 use super::preflight::{self, Named};
-use crate::dataflows::{self, Dataflow};
+use crate::dataflow::{self, Dataflow};
 use crate::input::{DeadLetter, ErrorPolicy, InputSpec, RecordErrors, single_object};
 use crate::run::{
     ClusterConfig, ConnectError, MetricsTarget, Output, RunConfig, RunError, StopFlag, StopReason,
@@ -18,7 +18,18 @@ use crate::run::{
 };
 
 /// Parses the command line, runs it, and returns the process exit code.
-pub fn main() -> i32 {
+/// `dataflows` are the ones `--dataflow` can name, the first the default:
+/// a binary of a user's own is
+///
+/// ```no_run
+/// # use mable_pipeline::dataflow::Definition;
+/// # use mable_pipeline::pipeline::Pipeline;
+/// # static MINE: Definition<i64, i64> = Definition { name: "mine", about: "", pipeline: |_| Pipeline::new(), personal_data: false };
+/// fn main() {
+///     std::process::exit(mable_pipeline::cli::main(&[&MINE]));
+/// }
+/// ```
+pub fn main(dataflows: &[&dyn Dataflow]) -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -28,13 +39,13 @@ pub fn main() -> i32 {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::List) => list(),
+        Some(Command::List) => list(dataflows),
         Some(Command::Metrics(MetricsCommand::Replay { dir, clickhouse })) => {
             super::replay::replay(&dir, &clickhouse).map(|()| 0)
         }
         Some(Command::Bench(args)) => super::bench::bench(&args).map(|()| 0),
         Some(Command::Report(args)) => super::report::report(&args).map(|()| 0),
-        None => run(&cli.run),
+        None => run(&cli.run, dataflows),
     };
     match result {
         Ok(code) => code,
@@ -47,8 +58,8 @@ pub fn main() -> i32 {
     }
 }
 
-fn list() -> anyhow::Result<i32> {
-    for d in dataflows::all() {
+fn list(dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
+    for d in dataflows {
         let generates = if d.generates_input() {
             "; can generate its input (--size N, no INPUT)"
         } else {
@@ -61,12 +72,15 @@ fn list() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn run(args: &RunArgs) -> anyhow::Result<i32> {
-    let dataflow: &dyn Dataflow = dataflows::find(&args.dataflow).with_context(|| {
-        let names: Vec<_> = dataflows::all().iter().map(|d| d.name()).collect();
+fn run(args: &RunArgs, dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
+    let first = dataflows
+        .first()
+        .context("this binary offers no dataflow")?;
+    let name = args.dataflow.as_deref().unwrap_or(first.name());
+    let dataflow: &dyn Dataflow = dataflow::find(dataflows, name).with_context(|| {
+        let names: Vec<_> = dataflows.iter().map(|d| d.name()).collect();
         format!(
-            "no dataflow named `{}`: choose one of {}",
-            args.dataflow,
+            "no dataflow named `{name}`: choose one of {}",
             names.join(", ")
         )
     })?;

@@ -6,7 +6,7 @@ use super::aggregate::{self, AggregateKey};
 use super::collect::{Collect, collect};
 use super::graph::{StageNode, paths};
 use super::reduce::{self, Accumulator};
-use super::{Batches, BuildContext, filter, generate, if_else, map};
+use super::{Batches, BuildContext, Epoch, filter, generate, if_else, map};
 use crate::base::StageKind;
 use crate::record::Record;
 
@@ -97,6 +97,41 @@ impl<I: 'static, O: 'static> Pipeline<I, O> {
         let n = name.to_string();
         self.then(StageNode::leaf(name, StageKind::Filter), move |s, ctx| {
             filter::filter(s, ctx, &n, pred)
+        })
+    }
+
+    /// A stage of your own: `logic` gets each container of batch `epoch`'s
+    /// records on this worker and returns the container to pass on. It is
+    /// metered like every built-in stage (records in and out, busy time per
+    /// batch and worker, kind `custom`), and a panic in it ends the run
+    /// naming the stage. Use it for what no built-in stage says: work on a
+    /// whole container, state kept across batches, records of another type.
+    ///
+    /// ```
+    /// use mable_pipeline::pipeline::Pipeline;
+    ///
+    /// // Drops records equal to the one before them in the same container.
+    /// let p = Pipeline::<i64, i64>::new().stage("dedup_runs", |_epoch, mut xs: Vec<i64>| {
+    ///     xs.dedup();
+    ///     xs
+    /// });
+    /// assert_eq!(p.stages()[0].kind.as_str(), "custom");
+    /// ```
+    pub fn stage<O2: 'static>(
+        self,
+        name: &str,
+        logic: impl FnMut(Epoch, Vec<O>) -> Vec<O2> + 'static,
+    ) -> Pipeline<I, O2> {
+        let n = name.to_string();
+        self.then(StageNode::leaf(name, StageKind::Custom), move |s, ctx| {
+            super::stage::unary_stage(
+                s,
+                ctx,
+                &n,
+                StageKind::Custom,
+                timely::dataflow::channels::pact::Pipeline,
+                logic,
+            )
         })
     }
 

@@ -1,4 +1,4 @@
-//! Record types the shipped dataflows process, and how sources make them.
+//! What a record type needs, and how sources make records.
 //!
 //! Records travel through timely in `Vec<R>` containers. Any `Clone + Send +
 //! serde` type works as a record; the types here keep short strings inline
@@ -6,15 +6,9 @@
 //! allocation) because allocation and copying are most of the cost of a
 //! pipeline whose per-record logic is cheap.
 
-mod mable_event;
 mod seeded;
-mod test_struct;
 
-pub use mable_event::{
-    Bd, Cart, CartTotal, Cdas, Esd, Extra, Item, MableEvent, Md, Pd, Sd, StrMap, UnknownField,
-};
 pub use seeded::{seeded_hash, seeded_unit};
-pub use test_struct::TestStruct;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,10 +21,9 @@ impl<T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static> Record for
 /// A record type a dataflow can read from input or make without input.
 ///
 /// ```
-/// use mable_pipeline::record::{SourceRecord, TestStruct};
-/// let t = TestStruct::generate(7, 42).unwrap();
-/// assert_eq!(t.id, 7);
-/// assert_eq!(TestStruct::synthesize(&t, 9).name, "Item_9");
+/// use mable_pipeline::record::SourceRecord;
+/// assert_eq!(i64::synthesize(&5, 9), 5);
+/// assert!(i64::generate(7, 42).is_some_and(|v| (0..1000).contains(&v)));
 /// ```
 pub trait SourceRecord: Record {
     /// Record number `index` of a `--size N` run, made from a record of the input

@@ -44,7 +44,7 @@ pub use unknown::{Extra, UnknownField};
 
 use compact_str::{CompactString, format_compact};
 
-use super::SourceRecord;
+use mable_pipeline::record::SourceRecord;
 use wire::wire_struct;
 
 wire_struct! {

@@ -33,12 +33,12 @@ macro_rules! wire_struct {
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
             /// Unknown keys and how the known ones were written, so that the
-            /// struct serialises back to its input: see [`Extra`](crate::record::Extra).
-            pub extra: $crate::record::Extra,
+            /// struct serialises back to its input: see [`Extra`](crate::dataflows::records::Extra).
+            pub extra: $crate::dataflows::records::Extra,
         }
 
         const _: () = {
-            use $crate::record::mable_event::wire as w;
+            use $crate::dataflows::records::mable_event::wire as w;
             use serde::de::{self, MapAccess, SeqAccess, Visitor};
             use serde::ser::{SerializeMap, SerializeTuple};
             use std::fmt::Formatter;

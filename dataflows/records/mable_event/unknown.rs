@@ -15,7 +15,7 @@ pub type UnknownField = (CompactString, Box<RawValue>);
 ///
 /// Tracking payloads grow keys faster than this crate's types do, and a
 /// pipeline that forwards events must not strip what it does not understand.
-/// So every struct of [`MableEvent`](crate::record::MableEvent) carries one:
+/// So every struct of [`MableEvent`](crate::dataflows::records::MableEvent) carries one:
 ///
 /// * **Unknown keys**, in input order, with their values as raw JSON text
 ///   (neither parsed nor re-formatted, so numbers such as

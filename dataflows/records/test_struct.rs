@@ -3,7 +3,7 @@
 use compact_str::{CompactString, format_compact};
 use serde::{Deserialize, Serialize};
 
-use super::{SourceRecord, seeded_unit};
+use mable_pipeline::record::{SourceRecord, seeded_unit};
 
 /// The Go seed's `TestStruct`: ten fields of mixed types.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use proptest::string::string_regex;
 use serde_json::{Map, Value};
 
-use crate::record::MableEvent;
+use crate::dataflows::records::MableEvent;
 
 fn string() -> BoxedStrategy<Value> {
     string_regex("(?s).{0,30}")

@@ -39,7 +39,7 @@ pub(crate) trait Wire: Sized {
 /// Types whose absent value is their default and that serde reads as is.
 macro_rules! plain_wire {
     ($($ty:ty => |$v:ident| $absent:expr;)*) => {$(
-        impl $crate::record::mable_event::wire::Wire for $ty {
+        impl $crate::dataflows::records::mable_event::wire::Wire for $ty {
             #[inline]
             fn read<'de, D>(d: D, _: &mut bool) -> Result<Self, D::Error>
             where

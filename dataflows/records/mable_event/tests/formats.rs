@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::{FULL, REFERENCE, parse};
-use crate::record::{MableEvent, SourceRecord};
+use crate::dataflows::records::MableEvent;
+use crate::record::SourceRecord;
 
 /// Timely sends records between processes with bincode, which cannot skip
 /// fields or carry raw JSON: the binary form has every field and the flags.
