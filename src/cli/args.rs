@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::input::ErrorPolicy;
-
 /// Run event-processing pipelines as timely dataflows and see where their time goes.
 ///
 /// Runs a dataflow over INPUT (a JSON object, a JSON array, or NDJSON — detected
@@ -170,8 +168,8 @@ pub struct RunArgs {
 
     /// What to do with a record that cannot be read: stop with an error naming
     /// the file and line, or skip it, count it, and keep it in --dead-letter.
-    #[arg(long, value_enum, default_value_t = ErrorPolicy::Fail, value_name = "POLICY")]
-    pub on_error: ErrorPolicy,
+    #[arg(long, value_enum, default_value_t = OnError::Fail, value_name = "POLICY")]
+    pub on_error: OnError,
 
     /// With --on-error skip: write each skipped record here (NDJSON with file, line, error,
     /// record). It holds raw input, so it is private (mode 0600), and it replaces an older
@@ -203,4 +201,22 @@ pub struct RunArgs {
     /// Never show the progress line (it only shows on a terminal anyway).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `--on-error`: what to do with a record that cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    /// Stop the run with an error naming the file, line and problem.
+    Fail,
+    /// Skip the record, count it, and write it to `--dead-letter` if given.
+    Skip,
+}
+
+impl From<OnError> for crate::input::ErrorPolicy {
+    fn from(o: OnError) -> Self {
+        match o {
+            OnError::Fail => crate::input::ErrorPolicy::Fail,
+            OnError::Skip => crate::input::ErrorPolicy::Skip,
+        }
+    }
 }

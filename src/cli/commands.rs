@@ -110,7 +110,7 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
             dataflow.name()
         ),
     };
-    if args.dead_letter.is_some() && args.on_error != ErrorPolicy::Skip {
+    if args.dead_letter.is_some() && ErrorPolicy::from(args.on_error) != ErrorPolicy::Skip {
         bail!("--dead-letter only applies with --on-error skip");
     }
     if args.workers == Some(0) || args.processes == 0 {
@@ -169,7 +169,7 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
         cluster,
         output: output.clone(),
         errors: RecordErrors {
-            policy: args.on_error,
+            policy: args.on_error.into(),
             dead_letter: dead_letter.clone(),
             personal_data: dataflow.personal_data(),
         },
@@ -207,7 +207,7 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
             {
                 tracing::info!("{}", lines.trim_end());
             }
-            return Err(e.into());
+            return Err(anyhow::anyhow!(super::advice::explain(&e)));
         }
     };
     if report.stopped == Some(StopReason::OutputClosed) {

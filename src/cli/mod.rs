@@ -2,6 +2,7 @@
 //! `list` shows the dataflows; `metrics replay` delivers spooled metrics;
 //! `report` makes a run's report.html again or compares two runs.
 
+mod advice;
 mod args;
 mod bench;
 mod commands;

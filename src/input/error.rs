@@ -18,25 +18,21 @@ pub enum InputError {
     )]
     Empty { path: String },
 
-    #[error("{path}: holds no records to cycle for --size")]
+    #[error("{path}: holds no records to cycle")]
     NoRecords { path: String },
 
-    #[error(
-        "{path}:{line}: {reason}\n  (fix the record, or run with --on-error skip --dead-letter FILE to skip and keep bad records)"
-    )]
+    #[error("{path}:{line}: {reason}")]
     Record {
         path: String,
         line: u64,
         reason: String,
     },
 
-    #[error(
-        "this dataflow needs an input file (its records cannot be generated): give INPUT, optionally with --size N"
-    )]
+    #[error("this dataflow needs an input file (its records cannot be generated)")]
     NeedsInput,
 
     #[error(
-        "{path}: --size cycles the input's records on every process, so in a cluster (-n > 1) INPUT must be a regular file, not standard input or a pipe"
+        "{path}: in a cluster every process cycles the input's records, so the input must be a regular file, not standard input or a pipe"
     )]
     StreamInCluster { path: String },
 
@@ -54,12 +50,12 @@ impl InputError {
 }
 
 /// What to do with a record that cannot be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ErrorPolicy {
     /// Stop the run with an error naming the file, line and problem.
     #[default]
     Fail,
-    /// Skip the record, count it, and write it to `--dead-letter` if given.
+    /// Skip the record, count it, and keep it in the dead-letter file if there is one.
     Skip,
 }
 

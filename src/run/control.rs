@@ -482,7 +482,7 @@ impl Watchdog {
             format!("waiting on {}", named.join("; "))
         };
         Some(format!(
-            "no progress for {}s; {waiting} (a partitioned or frozen host; raise --stall-timeout if batches take longer)",
+            "no progress for {}s; {waiting} (a partitioned or frozen host)",
             self.timeout.as_secs()
         ))
     }
