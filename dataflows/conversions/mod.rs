@@ -451,6 +451,104 @@ mod tests {
         }
     }
 
+    const NOW: i64 = 1_800_000_000;
+
+    fn order(ts: i64) -> MableEvent {
+        serde_json::from_value(serde_json::json!({
+            "eid": "e1", "en": ORDER, "ts": ts,
+            "bd": {"aid": "a", "ua": "Mozilla/5.0", "ul": "en", "is_backend": false},
+            "cdas": {"cc": ["US"], "em": ["John_Smith@gmail.com"], "fn": ["Mary"],
+                     "ln": ["Quentinella"], "street": ["742 Evergreen Terrace"],
+                     "ct": ["Springfield"], "zip": ["49007"], "ph": ["(650)555-1212"]},
+            "pd": {"dl": "https://shop.example/thanks", "dt": "t", "pp": 1.0, "pb": 1},
+            "esd": {"oid": "o1", "cart": {"currency": "USD", "total": {"price": 1.5}}}
+        }))
+        .unwrap()
+    }
+
+    /// The stages' functions in a row, as the pipeline runs them.
+    fn through(e: MableEvent, now: i64) -> Vec<Conversion> {
+        let mut pairs = Vec::new();
+        payloads(hash_personal_data(e, OPTIONS), &mut pairs);
+        let (mut rules, mut out) = (Vec::new(), Vec::new());
+        for p in pairs {
+            validate(p, now, &mut rules, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_fresh_order_ships_a_stale_one_becomes_rejections_only() {
+        let fresh = through(order(NOW - 3_600), NOW);
+        assert!(matches!(fresh[0], Conversion::Meta(_)), "{fresh:?}");
+        assert!(matches!(fresh[1], Conversion::Google(_)), "{fresh:?}");
+        assert_eq!(fresh.len(), 2);
+        // 30 hours: still fine for Meta, too late for Google.
+        let late = through(order(NOW - 30 * 3_600), NOW);
+        assert!(matches!(late[0], Conversion::Meta(_)));
+        assert_eq!(
+            late[1],
+            Conversion::Rejected(Rejected::new(Rule::GoogleUploadLaterThan24H, &"e1".into()))
+        );
+        let stale = through(order(NOW - 8 * 86_400), NOW);
+        let keys: Vec<String> = stale
+            .iter()
+            .map(|c| match c {
+                Conversion::Rejected(r) => r.key(),
+                other => panic!("a stale event was not stopped: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "meta/event_time_older_than_7_days",
+                "google/upload_later_than_24_h"
+            ]
+        );
+    }
+
+    #[test]
+    fn payloads_carry_hashes_and_only_googles_address_in_clear() {
+        let out = through(order(NOW - 60), NOW);
+        let json: Vec<String> = out
+            .iter()
+            .map(|c| serde_json::to_string(c).unwrap())
+            .collect();
+        for clear in [
+            "john_smith",
+            "Mary",
+            "Quentinella",
+            "Evergreen",
+            "555",
+            "650",
+        ] {
+            assert!(
+                !json.iter().any(|j| j.contains(clear)),
+                "{clear} in {json:?}"
+            );
+        }
+        assert!(
+            json[0].contains("62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f")
+        );
+        assert!(
+            json[0].contains("e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176")
+        );
+        for clear in ["Springfield", "49007"] {
+            assert!(!json[0].contains(clear), "{clear} in Meta's payload");
+            assert!(
+                json[1].contains(&format!("\"{clear}\"")),
+                "{clear} not in Google's address"
+            );
+        }
+        assert!(json[1].contains("\"country_code\":\"US\""));
+        // A page view keeps no customer data at all.
+        let mut e = order(NOW);
+        e.en = "Page View".into();
+        let p = hash_personal_data(e, OPTIONS);
+        assert!(p.event.cdas.is_none() && p.google.is_empty());
+        assert_eq!(p.meta, MetaUserData::default());
+    }
+
     /// Timely sends records between the processes of a cluster with
     /// bincode: `--output` in a cluster routes every record to process 0.
     #[test]

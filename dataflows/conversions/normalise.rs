@@ -382,6 +382,14 @@ mod tests {
         assert_eq!(google_text(" Vale\u{301}ry "), google_text("valéry"));
     }
 
+    /// Found by the idempotence property: U+0387 composes to U+00B7, a
+    /// punctuation mark, so the filter must see the composed form.
+    #[test]
+    fn a_character_that_composes_into_punctuation_is_removed() {
+        assert_eq!(meta_name("\u{387}"), None);
+        assert_eq!(meta_name("a\u{387}b").as_deref(), Some("ab"));
+    }
+
     #[test]
     fn phone_country_code_rule() {
         let p = |raw, cc| e164(raw, cc);

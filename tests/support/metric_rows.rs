@@ -37,11 +37,11 @@ pub fn shape(dataflow: &str, output: bool) -> Shape {
             aggregates: 0,
         },
         "conversions" => Shape {
-            stages: 9,
-            operators: 23,
-            channels: 21,
+            stages: 11,
+            operators: 29,
+            channels: 27,
             reduces: 0,
-            aggregates: 2,
+            aggregates: 3,
         },
         other => panic!("no shape for dataflow {other}: add it here and to README"),
     };
