@@ -173,11 +173,19 @@ mod wire {
 }
 
 /// An event after `hash_personal_data`: its `cdas` is gone; an order
-/// carries in its place what each platform gets of it, normalised and
-/// hashed (Google's address fields in clear text).
+/// carries in its place what each platform gets of it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub event: MableEvent,
+    /// Boxed, and `None` for every event but an order: the record passes
+    /// through every later stage, so it stays one pointer wide.
+    pub identity: Option<Box<Identity>>,
+}
+
+/// An order's customer as each platform gets it, normalised and hashed
+/// (Google's address fields in clear text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
     pub meta: MetaUserData,
     pub google: Vec<UserIdentifier>,
 }
@@ -185,22 +193,17 @@ pub struct Prepared {
 /// Takes the customer data out of `e`: for an order, normalised and hashed
 /// per platform; for any other event, dropped (no payload carries it).
 pub fn hash_personal_data(mut e: MableEvent, options: GoogleOptions) -> Prepared {
-    let cdas = e.cdas.take();
-    let (meta, google) = match cdas {
+    let identity = match e.cdas.take() {
         Some(mut cdas) if e.en == ORDER => {
             let c = Customer::take(&mut cdas);
-            (
-                meta::hashed_user_data(&c),
-                google::user_identifiers(&c, options),
-            )
+            Some(Box::new(Identity {
+                meta: meta::hashed_user_data(&c),
+                google: google::user_identifiers(&c, options),
+            }))
         }
-        _ => (MetaUserData::default(), Vec::new()),
+        _ => None,
     };
-    Prepared {
-        event: e,
-        meta,
-        google,
-    }
+    Prepared { event: e, identity }
 }
 
 /// True for events the conversion APIs must not see: sent by a shop's
@@ -244,11 +247,11 @@ pub fn shop_of(e: &MableEvent) -> Option<CompactString> {
 /// event's id (Google's payload names the order, a rejection the event);
 /// not yet validated.
 pub fn payloads(p: Prepared, out: &mut Vec<(CompactString, Conversion)>) {
-    let Prepared {
-        event: e,
+    let Prepared { event: e, identity } = p;
+    let Identity {
         meta: user_data,
         google: identifiers,
-    } = p;
+    } = identity.map(|b| *b).unwrap_or_default();
     let (currency, value, oid, items) = match &e.esd {
         Some(esd) => (
             esd.cart.currency.clone(),
@@ -545,8 +548,7 @@ mod tests {
         let mut e = order(NOW);
         e.en = "Page View".into();
         let p = hash_personal_data(e, OPTIONS);
-        assert!(p.event.cdas.is_none() && p.google.is_empty());
-        assert_eq!(p.meta, MetaUserData::default());
+        assert!(p.event.cdas.is_none() && p.identity.is_none());
     }
 
     /// Timely sends records between the processes of a cluster with
