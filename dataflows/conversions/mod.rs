@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::{Definition, Params};
 use crate::metrics::rows::Table;
 use crate::pipeline::{Collect, Pipeline};
-use crate::record::MableEvent;
+use crate::record::{Cdas, MableEvent};
 
 pub use google::{GoogleConversion, GoogleOptions};
 pub use meta::{MetaCustomData, MetaPurchase, MetaUserData};

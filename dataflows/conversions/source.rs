@@ -4,8 +4,8 @@
 
 use compact_str::CompactString;
 
+use super::Cdas;
 use super::normalise;
-use crate::record::Cdas;
 
 /// Clear text, lives only inside the hashing stage.
 #[derive(Debug, Default)]
