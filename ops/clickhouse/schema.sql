@@ -222,3 +222,23 @@ CREATE TABLE IF NOT EXISTS {db}.conversions (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (run_id, record_id);
+
+-- Payloads the `conversions` dataflow's validator stopped, one row per broken rule
+-- (destination, rule, event id: never personal data), kept apart from the payloads
+-- that are sent. Created from this statement by the sink on its first rows, too.
+CREATE TABLE IF NOT EXISTS {db}.conversions_rejections (
+    run_id       String,
+    dataflow     String,
+    stage_path   String,
+    batch_id     UInt32,
+    worker_id    UInt32,
+    process_id   UInt32,
+    destination  String,
+    rule         String,
+    count        UInt64,
+    event_id     String,
+    timestamp    DateTime,
+    insert_id    String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, destination, rule, event_id);

@@ -37,11 +37,11 @@ pub fn shape(dataflow: &str, output: bool) -> Shape {
             aggregates: 0,
         },
         "conversions" => Shape {
-            stages: 9,
-            operators: 23,
-            channels: 21,
+            stages: 14,
+            operators: 32,
+            channels: 31,
             reduces: 0,
-            aggregates: 2,
+            aggregates: 3,
         },
         other => panic!("no shape for dataflow {other}: add it here and to README"),
     };
@@ -211,11 +211,17 @@ pub fn check(dataflow: &str, output: bool, run: RunShape, files: &RunFiles) -> V
     }
     // Collected records: one row per record the collect stage kept.
     if dataflow == "conversions" {
-        let kept = files
-            .stage_totals()
-            .get("conversions_table")
-            .map_or(0, |t| t.1);
-        exact(&mut bad, "conversions", kept, "records collected");
+        let totals = files.stage_totals();
+        let kept = |path: &str| totals.get(path).map_or(0, |t| t.1);
+        let payloads = kept("split_rejections/else/conversions_table");
+        exact(&mut bad, "conversions", payloads, "records collected");
+        let rejections = kept("split_rejections/then/rejections_table");
+        exact(
+            &mut bad,
+            "conversions_rejections",
+            rejections,
+            "rejections collected",
+        );
     }
     bad
 }
