@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use support::clickhouse::ClickHouseServer;
 
-
 /// The summary's last line: `metrics → …: P rows produced, D delivered, S spooled, F failed, X dropped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Delivery {

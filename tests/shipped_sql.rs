@@ -222,6 +222,21 @@ fn statements<'a>(dashboard: &Json, all: &'a [Run], from: i64, to: i64) -> Vec<S
                     check,
                 });
             }
+            // Data links that open a query (the slowest batch as a trace),
+            // followed from the panel's first row as Grafana would.
+            for link in grafana::link_queries(panel) {
+                let Some(root) = checks::slowest_roots(run).first().copied() else {
+                    continue;
+                };
+                let sql =
+                    grafana::raw_sql(link).replace("${__value.raw}", runs::s(root, "trace_id"));
+                out.push(Statement {
+                    name: format!("panel \"{title}\" / link"),
+                    frame: format!("{} {}", run.dataflow, run.id),
+                    sql: grafana::expand(&sql, &frame(&vars, 60)),
+                    check: checks::trace(run),
+                });
+            }
         }
     }
 

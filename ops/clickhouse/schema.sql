@@ -204,6 +204,37 @@ CREATE TABLE IF NOT EXISTS {db}.pipeline_arrangements (
 PARTITION BY toYYYYMM(timestamp)
 ORDER BY (run_id, worker_id, operator_id, batch_id);
 
+-- Traces of batches, for Grafana's trace view (the ClickHouse plugin's trace
+-- columns, aliased by the dashboard's queries): one root span per batch (the
+-- batch's latency, from worker 0's probe) and one child span per stage x
+-- worker, from the same timing as pipeline_metrics. Ids are hex: trace_id per
+-- (run, batch), span_id per (run, batch, stage path, worker); the root's
+-- parent_span_id is ''. Capped: only the slowest batches plus an even sample
+-- get spans (README, "Traces"), so a run of a million one-record batches
+-- writes thousands of spans, not millions. Plain types for 18.16: times are
+-- unix microseconds, the tags separate columns.
+CREATE TABLE IF NOT EXISTS {db}.pipeline_spans (
+    run_id         String,
+    dataflow       String,
+    batch_id       UInt32,
+    trace_id       String,
+    span_id        String,
+    parent_span_id String,
+    service_name   String,
+    operation_name String,
+    start_us       UInt64,
+    duration_us    UInt64,
+    worker_id      UInt32,
+    process_id     UInt32,
+    records_in     UInt64,
+    records_out    UInt64,
+    busy_ns        UInt64,
+    timestamp      DateTime,
+    insert_id      String
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (run_id, trace_id, span_id);
+
 -- Records a dataflow's `collect` stage keeps in ClickHouse (the `conversions`
 -- dataflow's payloads): one row per record, the record as JSON. Records ride
 -- the metrics sidecar, so they get the same batching, retries, spool and

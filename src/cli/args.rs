@@ -43,6 +43,17 @@ pub enum Command {
     Bench(super::bench::BenchArgs),
     /// Write a run's report.html again from its metric files, or compare two runs.
     Report(ReportArgs),
+    /// Print the ClickHouse schema (every table's CREATE TABLE), for
+    /// `clickhouse-client --multiquery`.
+    ///
+    /// Example:
+    ///   mable-pipeline schema --database mable | clickhouse-client --multiquery
+    #[command(verbatim_doc_comment)]
+    Schema {
+        /// The database the statements create and use.
+        #[arg(long, default_value = "mable", value_name = "NAME")]
+        database: String,
+    },
 }
 
 /// `report RUN_DIR` or `report RUN_A RUN_B`.
@@ -77,6 +88,20 @@ pub enum MetricsCommand {
     /// chunk exactly once, however often it is run.
     Replay {
         /// The spool directory (printed by the run that spooled, `<metrics-dir>/spool` by default).
+        dir: PathBuf,
+        #[command(flatten)]
+        clickhouse: ClickHouseArgs,
+    },
+    /// Ship a run's metric files (`metrics/<run_id>`, written without
+    /// --clickhouse-url) to ClickHouse. Each chunk the run wrote goes in
+    /// exactly once, however often it is run; the tables are created if missing.
+    ///
+    /// Example:
+    ///   mable-pipeline metrics load metrics/1796104862-fe456f70 --clickhouse-url http://localhost:8123
+    #[command(verbatim_doc_comment)]
+    Load {
+        /// The run's metrics directory (printed by the run, `<metrics-dir>/<run_id>`).
+        #[arg(value_name = "RUN_DIR")]
         dir: PathBuf,
         #[command(flatten)]
         clickhouse: ClickHouseArgs,

@@ -43,6 +43,10 @@ pub fn main(dataflows: &[&dyn Dataflow]) -> i32 {
         Some(Command::Metrics(MetricsCommand::Replay { dir, clickhouse })) => {
             super::replay::replay(&dir, &clickhouse).map(|()| 0)
         }
+        Some(Command::Metrics(MetricsCommand::Load { dir, clickhouse })) => {
+            super::load::load(&dir, &clickhouse, dataflows).map(|()| 0)
+        }
+        Some(Command::Schema { database }) => super::load::schema(&database).map(|()| 0),
         Some(Command::Bench(args)) => super::bench::bench(&args).map(|()| 0),
         Some(Command::Report(args)) => super::report::report(&args).map(|()| 0),
         None => run(&cli.run, dataflows),
@@ -274,7 +278,7 @@ const DEFAULT_SIZE: u64 = 1_000_000;
 /// the user most likely meant the command.
 fn no_such_input(path: &Path) -> anyhow::Error {
     let name = path.to_string_lossy();
-    let commands = ["list", "metrics", "bench", "report", "help"];
+    let commands = ["list", "metrics", "bench", "report", "schema", "help"];
     let near = commands
         .iter()
         .find(|c| !name.contains('/') && edit_distance(&name, c) <= 2);

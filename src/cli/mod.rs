@@ -1,11 +1,13 @@
 //! The command line: `mable-pipeline [OPTIONS] [INPUT]` runs a dataflow;
 //! `list` shows the dataflows; `metrics replay` delivers spooled metrics;
+//! `metrics load` ships a file-only run's metrics; `schema` prints the DDL;
 //! `report` makes a run's report.html again or compares two runs.
 
 mod advice;
 mod args;
 mod bench;
 mod commands;
+mod load;
 mod out;
 mod preflight;
 mod replay;

@@ -1,4 +1,5 @@
-//! ClickHouse from the command line: the run's sink and `metrics replay`.
+//! ClickHouse from the command line: the run's sink and `metrics replay`
+//! (`metrics load` is in [`super::load`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,7 +19,7 @@ pub(super) fn spool_dir(metrics_dir: &Path) -> PathBuf {
     metrics_dir.join("spool")
 }
 
-fn config(url: &str, database: &str, spool: PathBuf) -> ClickHouseConfig {
+pub(super) fn config(url: &str, database: &str, spool: PathBuf) -> ClickHouseConfig {
     let mut cfg = ClickHouseConfig::new(url, database, spool);
     cfg.user = std::env::var("CLICKHOUSE_USER")
         .ok()
@@ -80,16 +81,25 @@ pub(super) fn clickhouse_target(
 
 /// `mable-pipeline metrics replay DIR`.
 pub(super) fn replay(dir: &Path, ch: &ClickHouseArgs) -> anyhow::Result<()> {
-    let Some(url) = &ch.clickhouse_url else {
-        bail!("metrics replay needs --clickhouse-url URL (or CLICKHOUSE_URL)");
-    };
-    validate_identifier(&ch.database)?;
     if !dir.is_dir() {
         bail!(
             "{} is not a directory: give the spool directory a run printed (`<metrics-dir>/spool`)",
             dir.display()
         );
     }
+    if is_run_dir(dir) {
+        // Replaying it would find no chunk and deliver nothing, "successfully".
+        bail!(
+            "{} is a run's metrics directory, not a spool: replay delivers only chunks a run \
+             spooled. Ship a run's files with `mable-pipeline metrics load {} --clickhouse-url URL`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let Some(url) = &ch.clickhouse_url else {
+        bail!("metrics replay needs --clickhouse-url URL (or CLICKHOUSE_URL)");
+    };
+    validate_identifier(&ch.database)?;
     let mut sink = ClickHouseSink::connect(config(url, &ch.database, dir.to_path_buf()))?;
     let report = replay_spool(dir, &mut sink)?;
     println!(
@@ -119,4 +129,14 @@ pub(super) fn replay(dir: &Path, ch: &ClickHouseArgs) -> anyhow::Result<()> {
         bail!("{} chunks were not delivered (see above)", report.remaining);
     }
     Ok(())
+}
+
+/// True for a directory with metric files (`*.ndjson`) and no spooled chunk.
+fn is_run_dir(dir: &Path) -> bool {
+    let has_files = std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".ndjson"))
+    });
+    has_files && crate::sink::spool::list(dir).is_ok_and(|c| c.is_empty())
 }

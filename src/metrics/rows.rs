@@ -165,3 +165,27 @@ pub struct ArrangementRow {
     pub merges: u64,
     pub timestamp: u32,
 }
+
+/// One span of a batch's trace (`pipeline_spans`): the batch itself (root,
+/// `parent_span_id` empty, worker 0's latency) or one stage on one worker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpanRow {
+    pub run_id: String,
+    pub dataflow: String,
+    pub batch_id: u32,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    /// The dataflow.
+    pub service_name: String,
+    /// The stage path, or `batch` for the root.
+    pub operation_name: String,
+    pub start_us: u64,
+    pub duration_us: u64,
+    pub worker_id: u32,
+    pub process_id: u32,
+    pub records_in: u64,
+    pub records_out: u64,
+    pub busy_ns: u64,
+    pub timestamp: u32,
+}

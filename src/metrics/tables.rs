@@ -28,6 +28,8 @@ pub struct MetricTables {
     pub aggregates: Table,
     /// Differential arrangement sizes (`pipeline_arrangements`).
     pub arrangements: Table,
+    /// Traces of the slowest and sampled batches (`pipeline_spans`).
+    pub spans: Table,
 }
 
 impl MetricTables {
@@ -43,7 +45,7 @@ impl MetricTables {
     }
 
     /// Every metric table, in the schema's order.
-    pub fn all(&self) -> [&Table; 8] {
+    pub fn all(&self) -> [&Table; 9] {
         [
             &self.stages,
             &self.runs,
@@ -53,6 +55,7 @@ impl MetricTables {
             &self.reductions,
             &self.aggregates,
             &self.arrangements,
+            &self.spans,
         ]
     }
 }
@@ -83,6 +86,7 @@ pub fn metric_tables() -> &'static MetricTables {
             reductions: get("pipeline_reductions"),
             aggregates: get("pipeline_aggregates"),
             arrangements: get("pipeline_arrangements"),
+            spans: get("pipeline_spans"),
         }
     })
 }
@@ -124,6 +128,7 @@ mod tests {
         assert_eq!(keys::<ReductionRow>(), declared(&t.reductions));
         assert_eq!(keys::<AggregateRow>(), declared(&t.aggregates));
         assert_eq!(keys::<ArrangementRow>(), declared(&t.arrangements));
+        assert_eq!(keys::<SpanRow>(), declared(&t.spans));
         for table in t.all() {
             assert_eq!(table.columns().last().unwrap().0, "insert_id");
         }

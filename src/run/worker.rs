@@ -21,6 +21,7 @@ use crate::metrics::arrangements::ArrangementLog;
 use crate::metrics::clock::Clock;
 use crate::metrics::latency::BatchLatency;
 use crate::metrics::rows::{AggregateRow, ReductionRow};
+use crate::metrics::spans::SpanKeeper;
 use crate::metrics::stage::{RowContext, StageRegistry, StageTotals};
 use crate::metrics::tables::metric_tables;
 use crate::metrics::timely_log::TimelyLog;
@@ -137,6 +138,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     let mut fed: Vec<u64> = Vec::new();
     let mut drained_reductions = 0;
     let mut drained_aggregates = 0;
+    let spans = RefCell::new(SpanKeeper::default());
     let flush = |frontier: Option<u64>,
                  fed: &mut Vec<u64>,
                  latency: &mut Option<BatchLatency>,
@@ -178,10 +180,12 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
             stages
                 .borrow()
                 .drain_completed(frontier, &done, &row_ctx, &mut rows);
+            spans.borrow_mut().offer_stages(&rows);
             sender.send_rows(&tables.stages, &rows);
         }
         if let Some(latency) = latency {
             let rows = latency.rows(frontier, row_ctx.clock.now_us(), &row_ctx);
+            spans.borrow_mut().offer_batches(&rows);
             sender.send_rows(&tables.batches, &rows);
         }
         let reductions = ctx.reductions();
@@ -280,6 +284,9 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         &mut drained_aggregates,
     );
     drop(latency);
+    if let Some(sender) = &metrics {
+        sender.send_rows(&tables.spans, &spans.borrow().rows());
+    }
     if let (Some(sender), Some(log)) = (&metrics, timely_log) {
         let labels = stages
             .as_ref()

@@ -1,6 +1,8 @@
 //! The default sink: one JSONEachRow file per table under
-//! `--metrics-dir/<run_id>/`, appended chunk by chunk during the run. Each
-//! file loads into ClickHouse as it is:
+//! `--metrics-dir/<run_id>/`, appended chunk by chunk during the run. A run
+//! directory reaches ClickHouse later, exactly once, with `mable-pipeline
+//! metrics load` (see [`super::load`]); each file also loads as it is, once
+//! `mable-pipeline schema | clickhouse-client --multiquery` made the tables:
 //! `clickhouse-client --query "INSERT INTO mable.pipeline_metrics FORMAT JSONEachRow" < pipeline_metrics.ndjson`.
 //!
 //! Writing is the delivery: a row is delivered once its whole line is in the

@@ -13,6 +13,7 @@
 pub mod clickhouse;
 pub mod files;
 mod ledger;
+pub mod load;
 pub mod retention;
 pub mod sidecar;
 pub mod spool;

@@ -539,9 +539,154 @@ pub fn panel<'a>(title: &str, run: &'a Run, all: &'a [Run]) -> Option<Check<'a>>
                 all.len()
             ))
         }),
+        "Slowest batches" => Box::new(move |t| {
+            let roots = slowest_roots(run);
+            ensure!(!roots.is_empty(), "the run wrote no root spans");
+            let want = roots.len().min(20);
+            ensure!(t.rows.len() == want, "{} rows, want {want}", t.rows.len());
+            let (batch, latency, records, trace) = (
+                nums(t, "batch_id")?,
+                nums(t, "latency_ms")?,
+                nums(t, "batch_records")?,
+                strings(t, "trace_id")?,
+            );
+            for (i, root) in roots.iter().take(want).enumerate() {
+                let b = u(root, "batch_id");
+                // The root span is the batch as pipeline_batches has it.
+                let row = run
+                    .table("pipeline_batches")
+                    .iter()
+                    .find(|r| u(r, "batch_id") == b)
+                    .ok_or_else(|| {
+                        format!("batch {b} has a root span but no pipeline_batches row")
+                    })?;
+                let ms = (u(row, "completed_us") - u(row, "entered_us")) as f64 / 1000.0;
+                ensure!(
+                    batch[i] as u64 == b && close(latency[i], ms, 1e-6),
+                    "row {i}: batch {} {} ms, want batch {b} {ms} ms (pipeline_batches)",
+                    batch[i],
+                    latency[i]
+                );
+                ensure!(
+                    records[i] as u64 == u(row, "records_in") && trace[i] == s(root, "trace_id"),
+                    "row {i}: records {} trace {}, want {} {}",
+                    records[i],
+                    trace[i],
+                    u(row, "records_in"),
+                    s(root, "trace_id")
+                );
+            }
+            Ok(format!("{want} slowest batches = pipeline_batches latency"))
+        }),
         _ => return None,
     };
     Some(check)
+}
+
+/// The run's root spans (one per traced batch), slowest first.
+pub fn slowest_roots(run: &Run) -> Vec<&Json> {
+    let mut roots: Vec<&Json> = run
+        .table("pipeline_spans")
+        .iter()
+        .filter(|r| s(r, "parent_span_id").is_empty())
+        .collect();
+    roots.sort_by_key(|r| (std::cmp::Reverse(u(r, "duration_us")), u(r, "batch_id")));
+    roots
+}
+
+/// The trace query of the slowest batch: its root and one span per stage
+/// row of that batch, each with pipeline_metrics' numbers.
+pub fn trace<'a>(run: &'a Run) -> Check<'a> {
+    Box::new(move |t| {
+        let root = slowest_roots(run)[0];
+        let batch = u(root, "batch_id");
+        let trace_id = s(root, "trace_id");
+        let (ids, parents, ops) = (
+            strings(t, "spanID")?,
+            strings(t, "parentSpanID")?,
+            strings(t, "operationName")?,
+        );
+        let (starts, durations, tags) = (
+            nums(t, "startTime")?,
+            nums(t, "duration")?,
+            strings(t, "tags")?,
+        );
+        ensure!(
+            strings(t, "traceID")?.iter().all(|id| id == trace_id),
+            "spans of another trace"
+        );
+        let root_row = parents
+            .iter()
+            .position(String::is_empty)
+            .ok_or("no root span")?;
+        ensure!(
+            ids[root_row] == s(root, "span_id")
+                && close(
+                    durations[root_row],
+                    u(root, "duration_us") as f64 / 1000.0,
+                    1e-6
+                ),
+            "the root span differs from the file's"
+        );
+        let children = t.rows.len() - 1;
+        ensure!(children > 0, "batch {batch}'s trace has no stage spans");
+        let in_file = run
+            .table("pipeline_spans")
+            .iter()
+            .filter(|r| s(r, "trace_id") == trace_id)
+            .count();
+        ensure!(
+            t.rows.len() == in_file,
+            "{} spans, the files hold {in_file}",
+            t.rows.len()
+        );
+        for i in (0..t.rows.len()).filter(|&i| i != root_row) {
+            ensure!(
+                parents[i] == ids[root_row],
+                "span {i} is not under the root"
+            );
+            let tags: Json = serde_json::from_str(&tags[i])
+                .map_err(|e| format!("tags {:?} are not JSON: {e}", tags[i]))?;
+            let tag = |k: &str| -> Result<u64, String> {
+                tags.as_array()
+                    .and_then(|a| a.iter().find(|kv| kv["key"] == k))
+                    .and_then(|kv| kv["value"].as_str())
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| format!("no tag {k} in {tags}"))
+            };
+            let worker = tag("worker")?;
+            let row = run
+                .metrics()
+                .iter()
+                .find(|r| {
+                    u(r, "batch_id") == batch
+                        && s(r, "stage_path") == ops[i]
+                        && u(r, "worker_id") == worker
+                })
+                .ok_or_else(|| format!("no pipeline_metrics row for {} worker {worker}", ops[i]))?;
+            let (start, end) = (u(row, "start_us") as f64, u(row, "end_us") as f64);
+            ensure!(
+                close(starts[i], start / 1000.0, 1e-6)
+                    && close(durations[i], (end - start) / 1000.0, 1e-6),
+                "{} worker {worker}: start {} duration {}, pipeline_metrics {} {}",
+                ops[i],
+                starts[i],
+                durations[i],
+                start / 1000.0,
+                (end - start) / 1000.0
+            );
+            ensure!(
+                tag("records_in")? == u(row, "input_count")
+                    && tag("records_out")? == u(row, "output_count")
+                    && tag("process")? == u(row, "process_id"),
+                "{} worker {worker}: tags {tags}, pipeline_metrics {row}",
+                ops[i]
+            );
+        }
+        Ok(format!(
+            "batch {batch}: root + {children} stage spans = pipeline_metrics"
+        ))
+    })
 }
 
 // ---------------------------------------------------------------------------

@@ -203,6 +203,22 @@ pub fn panels(dashboard: &Json) -> Vec<&Json> {
         .collect()
 }
 
+/// The queries a panel's data links open (`internal.query`), e.g. a batch
+/// as a trace. (shipped_sql follows them; sharded_clickhouse does not yet.)
+#[allow(dead_code)]
+pub fn link_queries(panel: &Json) -> Vec<&Json> {
+    let overrides = panel["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    overrides
+        .flat_map(|o| o["properties"].as_array().into_iter().flatten())
+        .filter(|p| p["id"] == "links")
+        .flat_map(|p| p["value"].as_array().into_iter().flatten())
+        .filter_map(|l| l.get("internal").map(|i| &i["query"]))
+        .collect()
+}
+
 /// The dashboard's template variables, in the order Grafana resolves them.
 pub fn variables_of(dashboard: &Json) -> Vec<&Json> {
     dashboard["templating"]["list"]

@@ -40,5 +40,8 @@ ENGINE = Distributed(mable, {shard_db}, pipeline_aggregates, cityHash64(run_id))
 CREATE TABLE IF NOT EXISTS {db}.pipeline_arrangements AS {shard_db}.pipeline_arrangements
 ENGINE = Distributed(mable, {shard_db}, pipeline_arrangements, cityHash64(run_id));
 
+CREATE TABLE IF NOT EXISTS {db}.pipeline_spans AS {shard_db}.pipeline_spans
+ENGINE = Distributed(mable, {shard_db}, pipeline_spans, cityHash64(run_id));
+
 CREATE TABLE IF NOT EXISTS {db}.conversions AS {shard_db}.conversions
 ENGINE = Distributed(mable, {shard_db}, conversions, cityHash64(run_id));
