@@ -2,6 +2,7 @@
 //! batch by batch, and turns finished batches into metric rows.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -137,18 +138,22 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     // Batches this worker fed whose stage rows are not yet out.
     let mut fed: Vec<u64> = Vec::new();
     let mut drained_reductions = 0;
-    let mut drained_aggregates = 0;
     let spans = RefCell::new(SpanKeeper::default());
+    // Each key's latest aggregate: the mailbox is emptied at every flush, so
+    // what a worker keeps grows with its keys, not with the run's length.
+    let latest_aggregates: RefCell<BTreeMap<(String, String), AggregateUpdate>> =
+        RefCell::default();
     let flush = |frontier: Option<u64>,
                  fed: &mut Vec<u64>,
                  latency: &mut Option<BatchLatency>,
-                 drained: &mut usize,
-                 drained_aggs: &mut usize| {
-        let Some(sender) = &metrics else { return };
+                 drained: &mut usize| {
+        let updates = std::mem::take(&mut *ctx.aggregates().borrow_mut());
+        let Some(sender) = &metrics else {
+            keep_latest(&mut latest_aggregates.borrow_mut(), updates);
+            return;
+        };
         let timestamp = (row_ctx.clock.now_us() / 1_000_000) as u32;
-        let aggregates = ctx.aggregates();
-        let aggregates = aggregates.borrow();
-        let fresh: Vec<AggregateRow> = aggregates[*drained_aggs..]
+        let fresh: Vec<AggregateRow> = updates
             .iter()
             .map(|a| AggregateRow {
                 run_id: row_ctx.run_id.clone(),
@@ -163,8 +168,8 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                 timestamp,
             })
             .collect();
-        *drained_aggs = aggregates.len();
         sender.send_rows(&tables.aggregates, &fresh);
+        keep_latest(&mut latest_aggregates.borrow_mut(), updates);
         if let Some(log) = &arrangement_log {
             let last_done = frontier.map_or(u64::from(u32::MAX), |f| f.saturating_sub(1));
             sender.send_rows(&tables.arrangements, &log.rows(last_done, &row_ctx));
@@ -254,13 +259,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
                     step(worker);
                 }
                 let frontier = probe.with_frontier(|f| f.first().copied());
-                flush(
-                    frontier,
-                    &mut fed,
-                    &mut latency,
-                    &mut drained_reductions,
-                    &mut drained_aggregates,
-                );
+                flush(frontier, &mut fed, &mut latency, &mut drained_reductions);
             }
             report.skipped = source.skipped();
         }
@@ -276,13 +275,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     while worker.has_dataflows() && !shared.supervisor.has_failed() {
         step(worker);
     }
-    flush(
-        None,
-        &mut fed,
-        &mut latency,
-        &mut drained_reductions,
-        &mut drained_aggregates,
-    );
+    flush(None, &mut fed, &mut latency, &mut drained_reductions);
     drop(latency);
     if let Some(sender) = &metrics {
         sender.send_rows(&tables.spans, &spans.borrow().rows());
@@ -299,7 +292,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     report.records_out = records_out.get();
     report.stages = stages.map(|s| s.borrow().totals()).unwrap_or_default();
     report.reductions = ctx.reductions().borrow().clone();
-    report.aggregates = ctx.aggregates().borrow().clone();
+    report.aggregates = latest_aggregates.into_inner().into_values().collect();
     if shared.supervisor.has_failed() {
         // Timely steps a worker until its dataflows complete once this
         // function returns, parking without a deadline: after a failure
@@ -309,4 +302,23 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
         }
     }
     report
+}
+
+/// Folds `updates` into each key's latest (by batch) update.
+fn keep_latest(
+    latest: &mut BTreeMap<(String, String), AggregateUpdate>,
+    updates: Vec<AggregateUpdate>,
+) {
+    for u in updates {
+        match latest.entry((u.stage.clone(), u.key.clone())) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                if u.batch >= e.get().batch {
+                    e.insert(u);
+                }
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(u);
+            }
+        }
+    }
 }
