@@ -55,7 +55,7 @@ fn produced(summary: &str) -> u64 {
         .unwrap()
 }
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "pipeline_metrics",
     "pipeline_runs",
     "pipeline_operators",
@@ -64,6 +64,7 @@ const TABLES: [&str; 8] = [
     "pipeline_reductions",
     "pipeline_aggregates",
     "pipeline_arrangements",
+    "pipeline_spans",
 ];
 
 fn rows_of_run(ch: &ClickHouseServer, run: &str) -> u64 {
