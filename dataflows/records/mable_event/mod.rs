@@ -87,7 +87,7 @@ impl MableEvent {
     /// The cart total, 0 when the event has no cart.
     ///
     /// ```
-    /// use mable_pipeline::record::MableEvent;
+    /// use mable_pipeline::dataflows::records::MableEvent;
     /// let mut e = MableEvent::default();
     /// assert_eq!(e.price(), 0.0);
     /// e.set_price(12.5);

@@ -45,3 +45,6 @@ ENGINE = Distributed(mable, {shard_db}, pipeline_spans, cityHash64(run_id));
 
 CREATE TABLE IF NOT EXISTS {db}.conversions AS {shard_db}.conversions
 ENGINE = Distributed(mable, {shard_db}, conversions, cityHash64(run_id));
+
+CREATE TABLE IF NOT EXISTS {db}.conversions_rejections AS {shard_db}.conversions_rejections
+ENGINE = Distributed(mable, {shard_db}, conversions_rejections, cityHash64(run_id));
