@@ -13,19 +13,18 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::time::Instant;
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::difference::{IsZero, Semigroup};
 use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Pipeline as Local;
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::{Operator, OutputBuilder};
+use timely::dataflow::operators::generic::Operator;
 
+use super::stage::{TwoWay, two_way_stage};
 use super::{Batches, BuildContext, Epoch};
 use crate::base::StageKind;
-use crate::failure::{Failure, catch_stage_panic};
+use crate::failure::Failure;
 
 /// Count, sum, min and max of the integer values seen for one key, as
 /// reported after each batch that changed it.
@@ -131,74 +130,66 @@ pub struct AggregateUpdate {
     pub value: Aggregate,
 }
 
+/// Folds a container into one update per key: the exchange carries keys,
+/// not records, and the records pass on unchanged.
+struct Fold<K, F, V> {
+    key_of: F,
+    value_of: V,
+    local: HashMap<K, Total>,
+}
+
+impl<R, K, F, V> TwoWay<R, R, (K, Epoch, Total)> for Fold<K, F, V>
+where
+    R: 'static,
+    K: AggregateKey,
+    F: FnMut(&R) -> Option<K> + 'static,
+    V: FnMut(&R) -> i64 + 'static,
+{
+    fn container(
+        &mut self,
+        epoch: Epoch,
+        batch: Vec<R>,
+        keyed: &mut Vec<(K, Epoch, Total)>,
+    ) -> Vec<R> {
+        // Empty unless a panic cut the last container short.
+        self.local.clear();
+        for r in &batch {
+            if let Some(k) = (self.key_of)(r) {
+                self.local
+                    .entry(k)
+                    .or_insert(Total::ZERO)
+                    .add((self.value_of)(r));
+            }
+        }
+        keyed.extend(self.local.drain().map(|(k, a)| (k, epoch, a)));
+        batch
+    }
+}
+
 pub(crate) fn aggregate_by_key<'s, R: 'static, K: AggregateKey>(
     stream: Batches<'s, R>,
     ctx: &BuildContext,
     name: &str,
-    mut key_of: impl FnMut(&R) -> Option<K> + 'static,
-    mut value_of: impl FnMut(&R) -> i64 + 'static,
+    key_of: impl FnMut(&R) -> Option<K> + 'static,
+    value_of: impl FnMut(&R) -> i64 + 'static,
 ) -> Batches<'s, R> {
     let path = ctx.path(name);
-    let mut builder = OperatorBuilder::new(path.clone(), stream.scope());
-    let info = builder.operator_info();
-    let mut input = builder.new_input(stream, Local);
-    builder.set_notify_for(0, timely::progress::operate::FrontierInterest::Never);
-    let (pass_out, pass_stream) = builder.new_output::<Vec<R>>();
-    let (keyed_out, keyed_stream) = builder.new_output::<Vec<(K, Epoch, Total)>>();
-    let mut pass_out = OutputBuilder::from(pass_out);
-    let mut keyed_out = OutputBuilder::from(keyed_out);
-    let recorder = ctx.recorder(&path, StageKind::Aggregate, info.global_id);
-    let supervisor = ctx.supervisor.clone();
-    let worker = ctx.worker;
-    let stage_path = path.clone();
-    builder.build(move |_caps| {
-        // Per container, one update per key: the exchange carries keys, not records.
-        let mut local: HashMap<K, Total> = HashMap::new();
-        move |_frontiers| {
-            let mut pass = pass_out.activate();
-            let mut keyed = keyed_out.activate();
-            input.for_each_stamp(|cap, containers| {
-                let epoch = cap.least().copied().unwrap_or_default();
-                for container in containers {
-                    let mut batch = std::mem::take(container);
-                    let start = Instant::now();
-                    let folded = catch_stage_panic(|| {
-                        for r in &batch {
-                            if let Some(k) = key_of(r) {
-                                local.entry(k).or_insert(Total::ZERO).add(value_of(r));
-                            }
-                        }
-                    });
-                    if let Err(p) = folded {
-                        supervisor.stage_panicked(&stage_path, worker, epoch, &*p);
-                        local.clear();
-                        continue;
-                    }
-                    let mut updates: Vec<(K, Epoch, Total)> =
-                        local.drain().map(|(k, a)| (k, epoch, a)).collect();
-                    if let Some(r) = &recorder {
-                        r.record(epoch, batch.len(), batch.len(), start, Instant::now());
-                    }
-                    if !updates.is_empty() {
-                        keyed.session(&cap).give_container(&mut updates);
-                    }
-                    if !batch.is_empty() {
-                        pass.session(&cap).give_container(&mut batch);
-                    }
-                }
-            });
-        }
-    });
+    let fold = Fold {
+        key_of,
+        value_of,
+        local: HashMap::new(),
+    };
+    let (pass_stream, keyed_stream) =
+        two_way_stage(stream, ctx, name, StageKind::Aggregate, Local, fold);
 
     let totals = keyed_stream.as_collection().count_total();
-    let aggregates = ctx.aggregates.clone();
+    let results = ctx.results.clone();
     let supervisor = ctx.supervisor.clone();
     totals.inner.sink(
         Local,
         &format!("{path}/report"),
         move |(input, _frontier)| {
             input.for_each(|_cap, changes| {
-                let mut out = aggregates.borrow_mut();
                 for ((key, total), epoch, diff) in changes.drain(..) {
                     // Each change is a retraction of the old value and the new value; keep the new.
                     if diff <= 0 {
@@ -207,7 +198,7 @@ pub(crate) fn aggregate_by_key<'s, R: 'static, K: AggregateKey>(
                     let key_json =
                         serde_json::to_string(&key).unwrap_or_else(|_| format!("{key:?}"));
                     match Aggregate::try_from(total) {
-                        Ok(value) => out.push(AggregateUpdate {
+                        Ok(value) => results.aggregated(AggregateUpdate {
                             stage: path.clone(),
                             key: key_json,
                             batch: epoch,

@@ -19,17 +19,35 @@ pub struct ReductionResult {
     pub value: String,
 }
 
+/// Where reduce and aggregate stages report their results. The worker
+/// running the pipeline implements it (turning results into rows and the
+/// summary); stages only ever push to it, on their worker's thread.
+pub trait StageResults {
+    /// A reduce stage's combined result for one batch (on global worker 0).
+    fn reduced(&self, result: ReductionResult);
+    /// A key whose aggregate changed in a batch (on the key's worker).
+    fn aggregated(&self, update: super::AggregateUpdate);
+}
+
+/// Drops every result: for a pipeline built outside a run, as in tests.
+#[derive(Debug)]
+struct DropResults;
+
+impl StageResults for DropResults {
+    fn reduced(&self, _: ReductionResult) {}
+    fn aggregated(&self, _: super::AggregateUpdate) {}
+}
+
 /// Build-time context: the stage path prefix, where stage metrics go, and
 /// whom to tell about failures. One per worker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuildContext {
     prefix: String,
     pub(crate) stages: Option<Rc<RefCell<StageRegistry>>>,
     pub(crate) supervisor: Supervisor,
     /// Raised to end the run early; a sink whose reader went away raises it.
     pub(crate) stop: StopFlag,
-    pub(crate) reductions: Rc<RefCell<Vec<ReductionResult>>>,
-    pub(crate) aggregates: Rc<RefCell<Vec<super::AggregateUpdate>>>,
+    pub(crate) results: Rc<dyn StageResults>,
     pub(crate) worker: usize,
     /// Worker threads per process: output that must reach one process is
     /// routed to workers `0..threads`.
@@ -38,6 +56,18 @@ pub struct BuildContext {
     /// Where `collect` stages that keep records in a table send them: the
     /// metrics sidecar, with the rows' identity. `None` with metrics off.
     pub(crate) shipper: Option<(Arc<dyn Shipper>, RowContext)>,
+}
+
+impl std::fmt::Debug for BuildContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("prefix", &self.prefix)
+            .field("worker", &self.worker)
+            .field("threads", &self.threads)
+            .field("processes", &self.processes)
+            .field("metrics", &self.stages.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl BuildContext {
@@ -56,13 +86,18 @@ impl BuildContext {
             stages,
             supervisor,
             stop,
-            reductions: Rc::new(RefCell::new(Vec::new())),
-            aggregates: Rc::new(RefCell::new(Vec::new())),
+            results: Rc::new(DropResults),
             worker,
             threads,
             processes,
             shipper: None,
         }
+    }
+
+    /// Sends reduce and aggregate results to `results` (by default they are dropped).
+    pub fn with_results(mut self, results: Rc<dyn StageResults>) -> BuildContext {
+        self.results = results;
+        self
     }
 
     /// Lets `collect` stages ship records to table sinks through `sender`.
@@ -105,16 +140,6 @@ impl BuildContext {
         self.stages
             .as_ref()
             .map(|r| r.borrow_mut().register(path, kind, operator_id))
-    }
-
-    /// Results of reduce stages combined on this worker so far.
-    pub fn reductions(&self) -> Rc<RefCell<Vec<ReductionResult>>> {
-        self.reductions.clone()
-    }
-
-    /// Keys whose aggregates changed on this worker, in the order reported.
-    pub fn aggregates(&self) -> Rc<RefCell<Vec<super::AggregateUpdate>>> {
-        self.aggregates.clone()
     }
 
     /// This worker's stage metrics, when metrics are on.

@@ -32,7 +32,7 @@ pub use aggregate::{Aggregate, AggregateKey, AggregateUpdate};
 pub use builder::Pipeline;
 pub use builder::PipelineError;
 pub use collect::Collect;
-pub use context::{BuildContext, ReductionResult};
+pub use context::{BuildContext, ReductionResult, StageResults};
 pub use graph::render;
 pub use graph::{StageNode, tables};
 

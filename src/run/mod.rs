@@ -5,6 +5,7 @@ mod cluster;
 mod connect;
 mod control;
 mod progress;
+mod recorder;
 mod report;
 mod worker;
 
