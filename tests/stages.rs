@@ -4,10 +4,11 @@
 use std::sync::{Arc, Mutex};
 
 use mable_pipeline::input::InputSpec;
-use mable_pipeline::pipeline::{Collect, Pipeline};
+use mable_pipeline::pipeline::{Arrived, Collect, Give, Pipeline};
 use mable_pipeline::record::Record;
 use mable_pipeline::run::{RunConfig, RunReport, run};
 use proptest::prelude::*;
+use timely::progress::frontier::MutableAntichain;
 
 /// Runs `make()`'s pipeline over `input` (as an NDJSON file, or generated
 /// when `None`) and returns every record that reached the end.
@@ -136,6 +137,52 @@ proptest! {
         for p in ["if_even", "if_even/then/halve", "if_even/then/if_positive/then/twice", "if_even/merge", "if_even/else/negate"] {
             prop_assert!(paths.contains(&p), "missing stage {} in {:?}", p, paths);
         }
+    }
+
+    /// A user's own timely operator that holds each batch until the input
+    /// frontier passes it, then gives one record: (batch, records it saw on
+    /// this worker). Released early, a batch would show up more than once
+    /// per worker; kept, its counts would be lost.
+    #[test]
+    fn an_operator_stage_holds_batches_until_the_frontier_passes(
+        input in prop::collection::vec(-1000i64..1000, 1..300),
+        workers in 1usize..=4,
+        batch in 1usize..40,
+    ) {
+        let (out, report) = execute(Some(&input), workers, batch, || {
+            Pipeline::new()
+                .filter("positive", |x: &i64| *x > 0)
+                .operator("count_per_batch", |_info| {
+                    let mut held = std::collections::BTreeMap::new();
+                    move |arrived: &mut Arrived<i64>, frontier: &MutableAntichain<u64>, out: &mut Give<(u64, i64)>| {
+                        for (cap, records) in arrived.drain(..) {
+                            let (_, n) = held.entry(*cap.time()).or_insert_with(|| (cap.clone(), 0i64));
+                            *n += records.len() as i64;
+                        }
+                        while let Some(entry) = held.first_entry() {
+                            if frontier.less_equal(entry.key()) {
+                                break;
+                            }
+                            let (cap, n) = entry.remove();
+                            out.give(&cap, vec![(*cap.time(), n)]);
+                        }
+                    }
+                })
+        });
+        let positive = input.iter().filter(|x| **x > 0).count() as i64;
+        prop_assert_eq!(out.iter().map(|(_, n)| n).sum::<i64>(), positive);
+        let mut per_batch = std::collections::BTreeMap::<u64, usize>::new();
+        for (b, _) in &out {
+            *per_batch.entry(*b).or_default() += 1;
+        }
+        for (b, n) in per_batch {
+            prop_assert!(n <= workers, "batch {} released {} times by {} workers", b, n, workers);
+        }
+        // Metered like a built-in stage: records in and out, kind custom.
+        let stage = report.stages.iter().find(|s| s.path == "count_per_batch").unwrap();
+        prop_assert_eq!(stage.kind.as_str(), "custom");
+        prop_assert_eq!(stage.input, positive as u64);
+        prop_assert_eq!(stage.output, out.len() as u64);
     }
 
     #[test]

@@ -135,6 +135,57 @@ impl<I: 'static, O: 'static> Pipeline<I, O> {
         })
     }
 
+    /// A stage that is a timely operator of your own: `constructor` runs
+    /// once per worker and returns the logic timely calls whenever the
+    /// operator is scheduled. The logic gets the containers that arrived,
+    /// each with a [`Capability`](timely::dataflow::operators::Capability)
+    /// for its batch that it may keep, the input frontier, and a
+    /// [`Give`](super::Give) for its output. Keeping records until the
+    /// frontier passes their batch, or across batches, is the logic's own
+    /// choice. The stage is metered like every built-in one (kind `custom`):
+    /// records in and out per batch by capability time, and each call's busy
+    /// time against the earliest batch it touched. A panic in it ends the
+    /// run naming the stage.
+    ///
+    /// ```
+    /// use mable_pipeline::pipeline::Pipeline;
+    ///
+    /// // Sorts each batch as a whole: records wait until the batch is complete.
+    /// let p = Pipeline::<i64, i64>::new().operator("sort_batches", |_info| {
+    ///     let mut held = std::collections::BTreeMap::new();
+    ///     move |arrived: &mut mable_pipeline::pipeline::Arrived<i64>, frontier: &_, out: &mut mable_pipeline::pipeline::Give<i64>| {
+    ///         for (cap, records) in arrived.drain(..) {
+    ///             let (_, kept): &mut (_, Vec<i64>) =
+    ///                 held.entry(*cap.time()).or_insert_with(|| (cap.clone(), Vec::new()));
+    ///             kept.extend(records);
+    ///         }
+    ///         while let Some(entry) = held.first_entry() {
+    ///             let frontier: &timely::progress::frontier::MutableAntichain<u64> = frontier;
+    ///             if frontier.less_equal(entry.key()) {
+    ///                 break;
+    ///             }
+    ///             let (cap, mut records) = entry.remove();
+    ///             records.sort();
+    ///             out.give(&cap, records);
+    ///         }
+    ///     }
+    /// });
+    /// assert_eq!(p.stages()[0].kind.as_str(), "custom");
+    /// ```
+    pub fn operator<O2: 'static, L>(
+        self,
+        name: &str,
+        constructor: impl FnOnce(&timely::dataflow::operators::generic::OperatorInfo) -> L + 'static,
+    ) -> Pipeline<I, O2>
+    where
+        L: super::OperatorLogic<O, O2> + 'static,
+    {
+        let n = name.to_string();
+        self.then(StageNode::leaf(name, StageKind::Custom), move |s, ctx| {
+            super::operator::operator(s, ctx, &n, constructor)
+        })
+    }
+
     /// Turns each record into zero or more, pushed onto `out`.
     pub fn generate<O2: 'static>(
         self,

@@ -25,6 +25,7 @@ mod generate;
 mod graph;
 mod if_else;
 mod map;
+mod operator;
 mod reduce;
 mod stage;
 
@@ -35,5 +36,6 @@ pub use collect::Collect;
 pub use context::{BuildContext, ReductionResult, StageResults};
 pub use graph::render;
 pub use graph::{StageNode, tables};
+pub use operator::{Arrived, Give, OperatorLogic};
 
 pub use crate::base::{Batches, Epoch};

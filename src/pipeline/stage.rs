@@ -68,6 +68,29 @@ impl Meter {
     }
 }
 
+impl Meter {
+    /// Runs `work` untimed, a panic in it still named as batch `epoch`'s.
+    pub fn run_untimed<T>(&self, epoch: Epoch, work: impl FnOnce() -> T) -> Option<T> {
+        match catch_stage_panic(work) {
+            Ok(out) => Some(out),
+            Err(payload) => {
+                self.supervisor
+                    .stage_panicked(&self.path, self.worker, epoch, &*payload);
+                None
+            }
+        }
+    }
+
+    /// Adds records in and out to batch `epoch` with no busy time (for a
+    /// stage whose work on several batches is timed as one call).
+    pub fn count(&self, epoch: Epoch, n_in: usize, n_out: usize) {
+        if let Some(r) = &self.recorder {
+            let now = Instant::now();
+            r.record(epoch, n_in, n_out, now, now);
+        }
+    }
+}
+
 /// Builds a one-output stage operator named by its path. `logic` gets batch
 /// `epoch`'s records one container at a time and returns the container to pass on.
 pub(crate) fn unary_stage<'s, I, O, P, L>(
