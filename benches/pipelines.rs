@@ -1,5 +1,5 @@
 //! The Go seed's three benchmark pipelines on the engine, beside a hand-fused
-//! loop and a rayon chain doing the same per-record work (`mable_pipeline::bench`).
+//! loop and a rayon chain doing the same per-record work (`mable_pipeline::dataflows::bench`).
 //!
 //! One group per dataflow and size (`int/10000`, `mable_event/1000000`, ...),
 //! holding `engine/w{1,2}/metrics-{on,off}`, `fused-loop/w{1,2}` and
@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mable_pipeline::bench::{CountingAlloc, Job, Workload, engine, fused, rayon};
+use mable_pipeline::dataflows::bench::{CountingAlloc, Job, Workload, engine, fused, rayon};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

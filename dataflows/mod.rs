@@ -1,6 +1,7 @@
 //! The pipelines users run, one file each. Each reads like the seed's fluent
 //! chains: `Pipeline::new().map(..).filter(..)...`.
 
+pub mod bench;
 pub mod conversions;
 pub mod int;
 pub mod mable_event;

@@ -15,7 +15,6 @@ extern crate self as mable_pipeline;
 
 pub mod atomic_file;
 pub mod base;
-pub mod bench;
 pub mod cli;
 pub mod dataflow;
 #[path = "../dataflows/mod.rs"]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use mable_pipeline::bench::{CSV_HEADER, Job, Workload, engine, fused, rayon};
+use mable_pipeline::dataflows::bench::{CSV_HEADER, Job, Workload, engine, fused, rayon};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

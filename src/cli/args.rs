@@ -39,8 +39,6 @@ pub enum Command {
     /// Work with metrics written earlier.
     #[command(subcommand)]
     Metrics(MetricsCommand),
-    /// Benchmark the seed's pipelines against a hand-fused loop and rayon (CSV + table).
-    Bench(super::bench::BenchArgs),
     /// Write a run's report.html again from its metric files, or compare two runs.
     Report(ReportArgs),
     /// Print the ClickHouse schema (every table's CREATE TABLE), for

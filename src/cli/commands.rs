@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use super::args::{Cli, Command, MetricsCommand, RunArgs, Switch};
+use super::extension::Extension;
 use super::out::{self, StdoutClosed};
 use super::preflight::{self, Named};
 use crate::dataflow::{self, Dataflow};
@@ -30,6 +31,12 @@ use crate::run::{
 /// }
 /// ```
 pub fn main(dataflows: &[&dyn Dataflow]) -> i32 {
+    main_with(dataflows, &[])
+}
+
+/// [`main`] with commands of the binary's own beside the engine's (see
+/// [`Extension`]).
+pub fn main_with(dataflows: &[&dyn Dataflow], extensions: &[&dyn Extension]) -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -37,19 +44,40 @@ pub fn main(dataflows: &[&dyn Dataflow]) -> i32 {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::List) => list(dataflows),
-        Some(Command::Metrics(MetricsCommand::Replay { dir, clickhouse })) => {
-            super::replay::replay(&dir, &clickhouse).map(|()| 0)
-        }
-        Some(Command::Metrics(MetricsCommand::Load { dir, clickhouse })) => {
-            super::load::load(&dir, &clickhouse, dataflows).map(|()| 0)
-        }
-        Some(Command::Schema { database }) => super::load::schema(&database).map(|()| 0),
-        Some(Command::Bench(args)) => super::bench::bench(&args).map(|()| 0),
-        Some(Command::Report(args)) => super::report::report(&args).map(|()| 0),
-        None => run(&cli.run, dataflows),
+    let mut command = Cli::command();
+    for e in extensions {
+        command = command.subcommand(e.command());
+    }
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .chain(["help".to_string()])
+        .collect();
+    let matches = command.get_matches();
+    // A binary's own command first: the engine's `Cli` does not know it.
+    let own = matches.subcommand().and_then(|(name, args)| {
+        extensions
+            .iter()
+            .find(|e| e.command().get_name() == name)
+            .map(|e| (e, args))
+    });
+    let result = match own {
+        Some((e, args)) => e.run(args),
+        None => match Cli::from_arg_matches(&matches) {
+            Err(e) => e.exit(),
+            Ok(cli) => match cli.command {
+                Some(Command::List) => list(dataflows),
+                Some(Command::Metrics(MetricsCommand::Replay { dir, clickhouse })) => {
+                    super::replay::replay(&dir, &clickhouse).map(|()| 0)
+                }
+                Some(Command::Metrics(MetricsCommand::Load { dir, clickhouse })) => {
+                    super::load::load(&dir, &clickhouse, dataflows).map(|()| 0)
+                }
+                Some(Command::Schema { database }) => super::load::schema(&database).map(|()| 0),
+                Some(Command::Report(args)) => super::report::report(&args).map(|()| 0),
+                None => run(&cli.run, dataflows, &names),
+            },
+        },
     };
     match result {
         Ok(code) => code,
@@ -76,7 +104,7 @@ fn list(dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn run(args: &RunArgs, dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
+fn run(args: &RunArgs, dataflows: &[&dyn Dataflow], commands: &[String]) -> anyhow::Result<i32> {
     let first = dataflows
         .first()
         .context("this binary offers no dataflow")?;
@@ -90,7 +118,7 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow]) -> anyhow::Result<i32> {
     })?;
     let input = match (&args.input, args.size) {
         (Some(path), _) if path.as_os_str() != "-" && !path.exists() => {
-            return Err(no_such_input(path));
+            return Err(no_such_input(path, commands));
         }
         // One object is a template (the seed's benchmark event): cycled to a
         // real run's size, not run once.
@@ -276,9 +304,8 @@ const DEFAULT_SIZE: u64 = 1_000_000;
 
 /// An INPUT that does not exist; if it is close to a command's name (`lst`),
 /// the user most likely meant the command.
-fn no_such_input(path: &Path) -> anyhow::Error {
+fn no_such_input(path: &Path, commands: &[String]) -> anyhow::Error {
     let name = path.to_string_lossy();
-    let commands = ["list", "metrics", "bench", "report", "schema", "help"];
     let near = commands
         .iter()
         .find(|c| !name.contains('/') && edit_distance(&name, c) <= 2);

@@ -1,5 +1,8 @@
 //! Benchmarks that reproduce the Go seed's, side by side with honest
 //! baselines; shared by `mable-pipeline bench` and `benches/pipelines.rs`.
+//! Content, like the dataflows it measures: the engine knows nothing of it,
+//! and the binary adds `bench` to the command line as an
+//! [`Extension`](mable_pipeline::cli::Extension).
 //!
 //! Each of the seed's three pipelines ([`Workload`]) runs four ways
 //! ([`Variant`]): on the engine with metrics on (what the Go program
@@ -15,6 +18,7 @@
 
 pub mod alloc;
 mod baseline;
+mod command;
 mod engine;
 pub mod measure;
 pub mod report;
@@ -23,6 +27,7 @@ mod workload;
 
 pub use alloc::{AllocCount, CountingAlloc, count_allocations};
 pub use baseline::{CHUNK, fused, rayon};
+pub use command::{BenchArgs, BenchCommand, COMMAND};
 pub use engine::{engine, input_spec, outcome, run_dataflow};
 pub use measure::{Config, Measured, Variant};
 pub use report::{CSV_HEADER, Row, render_table, write_csv};

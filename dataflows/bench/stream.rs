@@ -18,7 +18,7 @@ use anyhow::Context;
 use super::measure::{Config, Variant, measure_in_child};
 use super::report::{human_count, human_ns, mib};
 use super::workload::{Job, Workload};
-use crate::record::seeded_hash;
+use mable_pipeline::record::seeded_hash;
 
 /// What `bench --stream` measures.
 #[derive(Debug, Clone)]

@@ -24,8 +24,8 @@ use super::workload::{Job, Outcome, Reduced, Workload, load_events};
 use crate::dataflows::mable_event::{MaxPrice, audit_copy, price_of};
 use crate::dataflows::records::{MableEvent, TestStruct};
 use crate::dataflows::test_struct::{Totals, duplicate};
-use crate::input::share;
-use crate::record::SourceRecord;
+use mable_pipeline::input::share;
+use mable_pipeline::record::SourceRecord;
 
 /// Records generated at a time by [`fused`]: small enough that a chunk of
 /// events stays in L2 cache (measured: 4–8% faster than 8,192 for
@@ -206,7 +206,7 @@ fn fused_kernel<K: Kernel>(k: &K, size: u64, threads: usize) -> Outcome {
 /// The hand-fused loop on `threads` threads (1: the calling thread alone).
 ///
 /// ```
-/// use mable_pipeline::bench::{Job, Workload, fused};
+/// use mable_pipeline::dataflows::bench::{Job, Workload, fused};
 /// let job = Job { workload: Workload::Int, size: 1000, seed: 0, template: "testdata/mable_event.json".into() };
 /// assert_eq!(fused(&job, 1).unwrap(), fused(&job, 2).unwrap());
 /// ```
@@ -323,7 +323,7 @@ fn rayon_events(k: &Events, size: u64) -> Outcome {
 /// The rayon chain on a pool of `threads` threads.
 ///
 /// ```
-/// use mable_pipeline::bench::{Job, Workload, fused, rayon};
+/// use mable_pipeline::dataflows::bench::{Job, Workload, fused, rayon};
 /// let job = Job { workload: Workload::TestStruct, size: 1000, seed: 0, template: "testdata/mable_event.json".into() };
 /// assert!(rayon(&job, 2).unwrap().agrees_with(&fused(&job, 1).unwrap()));
 /// ```

@@ -7,8 +7,8 @@ use anyhow::Context;
 
 use super::workload::{Job, Outcome, Reduced, Workload};
 use crate::dataflows;
-use crate::input::InputSpec;
-use crate::run::{MetricsTarget, RunConfig, RunReport};
+use mable_pipeline::input::InputSpec;
+use mable_pipeline::run::{MetricsTarget, RunConfig, RunReport};
 
 /// The input the engine reads for `job`: generated records for `int` and
 /// `test_struct`, the template cycled to `size` records for `mable_event`.

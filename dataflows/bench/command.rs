@@ -1,14 +1,15 @@
 //! `mable-pipeline bench`: the Go seed's `go run main.go -output=benchmarks.csv`,
-//! with baselines beside the engine. The logic lives in [`crate::bench`].
+//! with baselines beside the engine. The logic lives in [`crate::dataflows::bench`].
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{ArgMatches, Args, FromArgMatches};
 
-use super::out;
-use crate::bench::report::{table_header, table_row};
-use crate::bench::stream::{StreamOptions, render_stream_table, stream, write_stream_csv};
-use crate::bench::{Options, Workload, run_matrix, scratch_dir, write_csv};
+use mable_pipeline::cli::{Extension, out};
+
+use super::report::{table_header, table_row};
+use super::stream::{StreamOptions, render_stream_table, stream, write_stream_csv};
+use super::{Options, Workload, run_matrix, scratch_dir, write_csv};
 
 /// What the table's `vs fused` column means, printed under it.
 const VS_FUSED: &str = "vs fused: the hand-fused loop's time over the engine's, at the same worker count \
@@ -77,9 +78,9 @@ pub struct BenchArgs {
 }
 
 /// Runs `bench`.
-pub(super) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(json) = &args.child {
-        return crate::bench::measure::child_main(json);
+        return super::measure::child_main(json);
     }
     if let Some(records) = args.stream {
         let opts = StreamOptions {
@@ -105,7 +106,7 @@ pub(super) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|d| Workload::from_name(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if !crate::bench::alloc::installed() {
+    if !super::alloc::installed() {
         eprintln!(
             "warning: no counting allocator in this binary: BytesPerOp and AllocsPerOp stay empty"
         );
@@ -135,4 +136,22 @@ pub(super) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     }
     out::println(format!("\n{VS_FUSED}\nwrote {}", output.display()))?;
     Ok(())
+}
+
+/// The `bench` command, added to the engine's command line by the shipped
+/// binary (`cli::main_with(dataflows::ALL, &[&bench::COMMAND])`).
+pub struct BenchCommand;
+
+/// See [`BenchCommand`].
+pub static COMMAND: BenchCommand = BenchCommand;
+
+impl Extension for BenchCommand {
+    fn command(&self) -> clap::Command {
+        // The help is `BenchArgs`'s doc comment.
+        BenchArgs::augment_args(clap::Command::new("bench"))
+    }
+
+    fn run(&self, args: &ArgMatches) -> anyhow::Result<i32> {
+        bench(&BenchArgs::from_arg_matches(args)?).map(|()| 0)
+    }
 }

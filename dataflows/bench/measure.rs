@@ -16,7 +16,7 @@ use super::alloc::{AllocCount, count_allocations};
 use super::baseline::{fused, rayon};
 use super::engine::{engine, outcome, run_dataflow};
 use super::workload::{Job, Outcome, Workload};
-use crate::input::InputSpec;
+use mable_pipeline::input::InputSpec;
 
 /// Which implementation runs the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
