@@ -57,7 +57,9 @@ impl<T> Kept<T> {
         self.slowest.iter().any(|Reverse((_, b))| *b == batch)
     }
 
-    fn offer(&mut self, batch: u32, duration: u64, payload: T) {
+    /// Offers a batch; `payload` is made only when the batch is kept, so
+    /// the rows of the many batches that are not are never copied.
+    fn offer(&mut self, batch: u32, duration: u64, payload: impl FnOnce() -> T) {
         let mut slow = false;
         if self.slowest.len() < SLOWEST_BATCHES {
             self.slowest.push(Reverse((duration, batch)));
@@ -77,7 +79,7 @@ impl<T> Kept<T> {
         if !slow && !batch.is_multiple_of(self.every) {
             return;
         }
-        self.kept.insert(batch, payload);
+        self.kept.insert(batch, payload());
         while self
             .kept
             .keys()
@@ -110,17 +112,29 @@ impl SpanKeeper {
     /// Offers the stage rows of finished batches (all stages of a batch on
     /// this worker come in one call, as `drain_completed` makes them).
     pub fn offer_stages(&mut self, rows: &[StageMetricRow]) {
-        let mut by_batch: BTreeMap<u32, Vec<StageMetricRow>> = BTreeMap::new();
+        // Each batch's extent: first stage start to last stage end. A stage
+        // that saw nothing of the batch has a zero-length row at drain time:
+        // it says nothing about the extent.
+        let mut extent: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
         for r in rows {
-            by_batch.entry(r.batch_id).or_default().push(r.clone());
+            let e = extent.entry(r.batch_id).or_insert((u64::MAX, 0));
+            if r.busy_ns > 0 {
+                e.0 = e.0.min(r.start_us);
+                e.1 = e.1.max(r.end_us);
+            }
         }
-        for (batch, rows) in by_batch {
-            // A stage that saw nothing of the batch has a zero-length row
-            // at drain time: it says nothing about the batch's extent.
-            let worked: Vec<&StageMetricRow> = rows.iter().filter(|r| r.busy_ns > 0).collect();
-            let start = worked.iter().map(|r| r.start_us).min().unwrap_or(0);
-            let end = worked.iter().map(|r| r.end_us).max().unwrap_or(0);
-            self.stages.offer(batch, end.saturating_sub(start), rows);
+        for (batch, (start, end)) in extent {
+            let duration = if start == u64::MAX {
+                0
+            } else {
+                end.saturating_sub(start)
+            };
+            self.stages.offer(batch, duration, || {
+                rows.iter()
+                    .filter(|r| r.batch_id == batch)
+                    .cloned()
+                    .collect()
+            });
         }
     }
 
@@ -128,7 +142,7 @@ impl SpanKeeper {
     pub fn offer_batches(&mut self, rows: &[BatchRow]) {
         for r in rows {
             let latency = r.completed_us.saturating_sub(r.entered_us);
-            self.roots.offer(r.batch_id, latency, r.clone());
+            self.roots.offer(r.batch_id, latency, || r.clone());
         }
     }
 
@@ -217,7 +231,7 @@ mod tests {
             } else {
                 u64::from(b % 5000)
             };
-            k.offer(b, d, b);
+            k.offer(b, d, || b);
         }
         assert!(k.kept.len() <= SLOWEST_BATCHES + SAMPLED_BATCHES);
         assert!(k.kept.contains_key(&777));
@@ -236,7 +250,7 @@ mod tests {
     fn a_short_run_keeps_every_batch() {
         let mut k: Kept<()> = Kept::default();
         for b in 0..SAMPLED_BATCHES as u32 {
-            k.offer(b, 1, ());
+            k.offer(b, 1, || ());
         }
         assert_eq!(k.kept.len(), SAMPLED_BATCHES);
     }

@@ -154,7 +154,16 @@ impl Rows {
     /// `rows` rendered, for `table`.
     pub fn of<T: Serialize>(table: &Table, rows: &[T]) -> serde_json::Result<Rows> {
         let mut out = Rows::new(table);
-        for r in rows {
+        let Some((first, rest)) = rows.split_first() else {
+            return Ok(out);
+        };
+        // Rows of one table render to about the same length: size the buffer
+        // once from the first row instead of doubling it many times (this
+        // runs on the worker thread, once per batch and table).
+        out.text.reserve(256);
+        out.push(first)?;
+        out.text.reserve(out.text.len() * rest.len() * 5 / 4);
+        for r in rest {
             out.push(r)?;
         }
         Ok(out)
