@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
 
 use super::{Chunk, Counts, Ledger, Sink};
 use crate::table::{Rows, Table};
@@ -44,6 +44,8 @@ pub const TICK: Duration = Duration::from_millis(200);
 /// Messages the channel holds: the bound on rows waiting in memory (each
 /// message is one worker's rows of one table for one batch).
 pub const CHANNEL_MESSAGES: usize = 65_536;
+/// How often a sender waiting for room in a full channel looks again.
+const ROOM_POLL: Duration = Duration::from_micros(200);
 /// Time allowed beyond a deadline for local disk work (writing what is left to
 /// the spool) before shutdown stops waiting for the sidecar.
 const DISK_GRACE: Duration = Duration::from_secs(5);
@@ -87,14 +89,16 @@ impl MetricsSender {
         if before < CHUNK_ROWS as u64 && before + n >= CHUNK_ROWS as u64 {
             self.sidecar.unpark();
         }
-        let sent = match self.tx.try_send(Msg::Rows(rows)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(msg)) => {
-                self.sidecar.unpark();
-                self.tx.send(msg).is_ok()
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        };
+        // The bound, kept here rather than by a fixed-size channel: an array
+        // channel of CHANNEL_MESSAGES slots is 3.7 MB written at start-up,
+        // most of a short run's fixed cost; the list channel grows as it
+        // fills. Should the sidecar's thread be gone, its receiver's end
+        // empties the channel, and this wait ends.
+        while self.tx.len() >= CHANNEL_MESSAGES {
+            self.sidecar.unpark();
+            std::thread::sleep(ROOM_POLL);
+        }
+        let sent = self.tx.send(Msg::Rows(rows)).is_ok();
         if !sent {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             self.lost.fetch_add(n, Ordering::Relaxed);
@@ -169,7 +173,7 @@ pub struct Sidecar {
 impl Sidecar {
     /// Starts the thread, delivering to `sink` chunks named `{prefix}-{seq}`.
     pub fn start(sink: Box<dyn Sink>, insert_prefix: String) -> Sidecar {
-        let (tx, rx) = bounded(CHANNEL_MESSAGES);
+        let (tx, rx) = unbounded();
         let queued = Arc::new(AtomicU64::new(0));
         let ledger = Ledger::default();
         let describe = sink.describe();

@@ -138,16 +138,33 @@ fn a_stuck_sink_makes_senders_wait_not_drop() {
     std::thread::sleep(TICK);
     // ... then far more messages than the channel holds, from two threads.
     let messages = CHANNEL_MESSAGES as u32 + 20_000;
+    let most_waiting = std::sync::atomic::AtomicUsize::new(0);
+    let sending = std::sync::atomic::AtomicUsize::new(2);
     std::thread::scope(|s| {
+        // Memory stays bounded meanwhile: the channel never holds more than
+        // its bound (plus one message per sender that saw room at once).
+        s.spawn(|| {
+            while sending.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                most_waiting.fetch_max(sender.tx.len(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
         for half in 0..2 {
             let sender = sender.clone();
+            let sending = &sending;
             s.spawn(move || {
                 for m in (half..messages).step_by(2) {
                     sender.send(batch_rows(CHUNK_ROWS as u32 + m, 1));
                 }
+                sending.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             });
         }
     });
+    let most = most_waiting.into_inner();
+    assert!(
+        (CHANNEL_MESSAGES / 2..=CHANNEL_MESSAGES + 2).contains(&most),
+        "the channel held {most} messages at most; its bound is {CHANNEL_MESSAGES}"
+    );
     let report = sidecar.shutdown(Duration::from_secs(20));
     let total = CHUNK_ROWS as u64 + messages as u64;
     assert_eq!(report.dropped, 0, "{report:?}");
