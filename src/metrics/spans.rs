@@ -193,8 +193,16 @@ impl SpanKeeper {
     }
 }
 
+/// Lower-case hex, in one allocation (a `format!` per byte made most of a
+/// short run's allocations: three ids for each of hundreds of spans).
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 /// 32 hex digits, stable per (run, batch).
@@ -220,6 +228,13 @@ pub fn span_id(run_id: &str, batch: u32, stage: &str, worker: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&bytes), expected);
+    }
 
     #[test]
     fn a_long_run_keeps_the_slowest_and_an_even_sample_only() {
