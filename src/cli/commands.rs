@@ -45,8 +45,11 @@ pub fn main_with(dataflows: &[&dyn Dataflow], extensions: &[&dyn Extension]) -> 
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut command = Cli::command();
+    let mut own_names = Vec::with_capacity(extensions.len());
     for e in extensions {
-        command = command.subcommand(e.command());
+        let sub = e.command();
+        own_names.push(sub.get_name().to_string());
+        command = command.subcommand(sub);
     }
     let names: Vec<String> = command
         .get_subcommands()
@@ -56,10 +59,8 @@ pub fn main_with(dataflows: &[&dyn Dataflow], extensions: &[&dyn Extension]) -> 
     let matches = command.get_matches();
     // A binary's own command first: the engine's `Cli` does not know it.
     let own = matches.subcommand().and_then(|(name, args)| {
-        extensions
-            .iter()
-            .find(|e| e.command().get_name() == name)
-            .map(|e| (e, args))
+        let at = own_names.iter().position(|n| n == name)?;
+        Some((extensions[at], args))
     });
     let result = match own {
         Some((e, args)) => e.run(args),

@@ -52,23 +52,13 @@ impl Meter {
         work: impl FnOnce() -> (T, usize),
     ) -> Option<T> {
         let start = self.recorder.as_ref().map(|_| Instant::now());
-        match catch_stage_panic(work) {
-            Ok((out, n_out)) => {
-                if let (Some(r), Some(start)) = (&self.recorder, start) {
-                    r.record(epoch, n_in, n_out, start, Instant::now());
-                }
-                Some(out)
-            }
-            Err(payload) => {
-                self.supervisor
-                    .stage_panicked(&self.path, self.worker, epoch, &*payload);
-                None
-            }
+        let (out, n_out) = self.run_untimed(epoch, work)?;
+        if let (Some(r), Some(start)) = (&self.recorder, start) {
+            r.record(epoch, n_in, n_out, start, Instant::now());
         }
+        Some(out)
     }
-}
 
-impl Meter {
     /// Runs `work` untimed, a panic in it still named as batch `epoch`'s.
     pub fn run_untimed<T>(&self, epoch: Epoch, work: impl FnOnce() -> T) -> Option<T> {
         match catch_stage_panic(work) {
