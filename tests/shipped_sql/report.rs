@@ -179,7 +179,20 @@ fn agree(a: &Table, b: &Table) -> Result<(), String> {
     for (ra, rb) in sorted(a).iter().zip(&sorted(b)) {
         for ((x, y), n) in ra.iter().zip(rb).zip(&numeric) {
             let same = match (n, x.parse::<f64>(), y.parse::<f64>()) {
-                (true, Ok(p), Ok(q)) => (p - q).abs() <= 1e-9 * p.abs().max(q.abs()).max(1.0),
+                (true, Ok(p), Ok(q)) => {
+                    // A rounded figure (`round(x, 3)`) may land one step apart:
+                    // 18.16 and 26.9 round a value that sits halfway between
+                    // two steps differently (0.0005 → 0.001 vs 0). Counts
+                    // (no decimals) must still match exactly.
+                    let decimals = |s: &str| s.split_once('.').map_or(0, |(_, f)| f.len());
+                    let places = decimals(x).max(decimals(y));
+                    let step = if places == 0 {
+                        0.0
+                    } else {
+                        10f64.powi(-(places as i32))
+                    };
+                    (p - q).abs() <= step * (1.0 + 1e-9) + 1e-9 * p.abs().max(q.abs()).max(1.0)
+                }
                 _ => x == y,
             };
             if !same {
