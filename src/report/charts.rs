@@ -5,6 +5,7 @@ use super::format::{count, ms, ns, pct};
 use super::model::{Percentiles, Run};
 use super::svg::{STAGE_COLOURS, Svg, heat, n};
 use super::verdict::Verdict;
+use std::fmt::Write;
 
 /// A "nice" step for about `parts` ticks up to `max`.
 fn nice_step(max: f64, parts: f64) -> f64 {
@@ -94,10 +95,13 @@ pub fn latency(run: &Run, p: &Percentiles) -> String {
     } else {
         let mut d = String::with_capacity(points.len() * 12);
         for (i, &(_, lat, _)) in points.iter().enumerate() {
-            d.push(if i == 0 { 'M' } else { 'L' });
-            d.push_str(&n(x(i)));
-            d.push(' ');
-            d.push_str(&n(y(lat)));
+            let _ = write!(
+                d,
+                "{}{} {}",
+                if i == 0 { 'M' } else { 'L' },
+                n(x(i)),
+                n(y(lat))
+            );
         }
         svg.path(&d, r#"class="series""#);
     }

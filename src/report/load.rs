@@ -125,27 +125,55 @@ fn read_range<A>(
     // which costs more than the extra reads.
     let capacity = (end - start + 1024).clamp(4 << 10, 64 << 10) as usize;
     let mut reader = BufReader::with_capacity(capacity, file);
-    let mut line = Vec::with_capacity(1024);
     if start > 0 {
+        let mut skipped = Vec::new();
         let n = reader
-            .read_until(b'\n', &mut line)
+            .read_until(b'\n', &mut skipped)
             .map_err(|e| ReportError::io(path, e))?;
         pos += n as u64;
     }
-    while pos < end {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| ReportError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        pos += n as u64;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
+    // Lines are handed out where they lie in the reader's buffer; only a
+    // line cut by the buffer's end is copied, to be joined with its rest.
+    let emit = |acc: &mut A, line: &[u8]| {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
         if !text.iter().all(u8::is_ascii_whitespace) {
             f(acc, text);
         }
+    };
+    // `pos` is where the next unread byte is; `cut` holds a line begun
+    // before it (one that started inside the range).
+    let mut cut: Vec<u8> = Vec::new();
+    'fill: loop {
+        if cut.is_empty() && pos >= end {
+            break;
+        }
+        let buf = reader.fill_buf().map_err(|e| ReportError::io(path, e))?;
+        if buf.is_empty() {
+            // The file's last line, without a newline.
+            if !cut.is_empty() {
+                emit(acc, &cut);
+            }
+            break;
+        }
+        let mut at = 0;
+        while let Some(k) = memchr::memchr(b'\n', &buf[at..]) {
+            if cut.is_empty() {
+                emit(acc, &buf[at..at + k]);
+            } else {
+                cut.extend_from_slice(&buf[at..at + k]);
+                emit(acc, &cut);
+                cut.clear();
+            }
+            at += k + 1;
+            pos += k as u64 + 1;
+            if pos >= end {
+                break 'fill;
+            }
+        }
+        cut.extend_from_slice(&buf[at..]);
+        pos += (buf.len() - at) as u64;
+        let n = buf.len();
+        reader.consume(n);
     }
     Ok(())
 }
@@ -180,6 +208,38 @@ mod tests {
                 .unwrap();
             }
             assert_eq!(seen, lines, "{threads} ranges");
+        }
+    }
+
+    #[test]
+    fn lines_longer_than_the_buffer_and_a_last_line_without_newline_are_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.ndjson");
+        // The reader's buffer is 4 KiB to 64 KiB: these lines cross it.
+        let long = "x".repeat(150_000);
+        let text = format!("a\r\n{long}\n\n  \nb\n{long}y\nlast");
+        std::fs::write(&path, &text).unwrap();
+        let len = text.len() as u64;
+        let want = [
+            "a".to_string(),
+            long.clone(),
+            "b".into(),
+            format!("{long}y"),
+            "last".into(),
+        ];
+        for cuts in [
+            vec![0, len],
+            vec![0, 3, len],
+            vec![0, 1000, 150_010, len - 2, len],
+        ] {
+            let mut seen = Vec::new();
+            for w in cuts.windows(2) {
+                read_range(&path, w[0], w[1], &mut seen, &|acc: &mut Vec<String>, l| {
+                    acc.push(String::from_utf8(l.to_vec()).unwrap())
+                })
+                .unwrap();
+            }
+            assert_eq!(seen, want, "ranges {cuts:?}");
         }
     }
 

@@ -136,10 +136,14 @@ impl Judged {
 /// Writes `report.html` for the run in `dir` (to a temporary file first,
 /// renamed into place, so a reader never sees half a page).
 pub fn write(dir: &Path, delivery: Option<&Delivery>) -> Result<Written, ReportError> {
+    let started = std::time::Instant::now();
     let judged = judge(dir, delivery)?;
+    let judged_at = started.elapsed();
     let html = judged.html(delivery);
+    let drawn_at = started.elapsed();
     let path = dir.join("report.html");
     write_atomically(&path, html.as_bytes())?;
+    tracing::debug!(read_and_judged = ?judged_at, drawn = ?drawn_at, written = ?started.elapsed(), bytes = html.len(), "report phases");
     Ok(Written {
         path,
         headline: judged.headline(),
