@@ -99,6 +99,12 @@ fn metrics_match_the_summary_the_logic_and_the_graph() {
         ],
     );
     let run = run_id(&summary);
+    // No report for a ClickHouse run, and the summary says so.
+    assert!(
+        summary.contains("report: none — the metrics went to ClickHouse")
+            && !summary.contains("report →"),
+        "{summary}"
+    );
     let q = |sql: &str| ch.query(&sql.replace("RUN", &run));
     let n = |sql: &str| ch.query_u64(&sql.replace("RUN", &run));
 

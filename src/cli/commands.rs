@@ -253,6 +253,17 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow], commands: &[String]) -> anyh
         if let Some(lines) = super::report::after_run(&dir, report.delivery.as_ref()) {
             summary.push_str(&lines);
         }
+    } else if config.capture_metrics
+        && matches!(config.metrics, MetricsTarget::Custom(_))
+        && args.clickhouse.clickhouse_url.is_some()
+        && !args.no_report
+    {
+        // The report is made from metric files; say why there is none, and
+        // how to get one, rather than leave the user looking for it.
+        summary.push_str(
+            "report: none — the metrics went to ClickHouse (the Grafana dashboard shows them); \
+             run without --clickhouse-url for report.html\n",
+        );
     }
     if args.metrics == Switch::On && args.clickhouse.clickhouse_url.is_none() {
         // Keeping the newest runs is housekeeping: a failure here is only worth a word.
