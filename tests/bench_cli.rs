@@ -155,3 +155,55 @@ fn baselines_agree_with_the_engine() {
         }
     }
 }
+
+#[test]
+fn bench_stream_holds_the_engine_to_the_parsing_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("stream.csv");
+    let scratch = dir.path().join("scratch");
+    let out = Command::new(env!("CARGO_BIN_EXE_mable-pipeline"))
+        .current_dir(root())
+        .args(["bench", "--stream", "400", "--workers", "2", "--runs", "1"])
+        .arg("--stream-dir")
+        .arg(&scratch)
+        .arg("--output")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench --stream failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Per file size: the engine with metrics on at -w 2 and off at -w 1, and
+    // the three reference parsers, each over all the file's events.
+    for records in ["400", "800"] {
+        let of = |what: &str| {
+            stdout
+                .lines()
+                .filter(|l| l.trim_start().starts_with(records) && l.ends_with(what))
+                .count()
+        };
+        assert_eq!(of("engine, metrics on"), 1, "{stdout}");
+        assert_eq!(of("engine, metrics off"), 1, "{stdout}");
+        for parser in ["sonic-rs typed", "serde_json typed", "engine parser"] {
+            assert_eq!(of(parser), 1, "{parser}: {stdout}");
+            let ratio = format!("{records} records: engine -w 1, metrics off ÷ {parser} = ");
+            let line = stdout.lines().find(|l| l.starts_with(&ratio));
+            let x: f64 = line
+                .and_then(|l| l[ratio.len()..].trim_end_matches('×').parse().ok())
+                .unwrap_or_else(|| panic!("no ratio for {parser}: {stdout}"));
+            assert!(x > 0.0 && x.is_finite(), "{line:?}");
+        }
+    }
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(mable_pipeline::dataflows::bench::stream::STREAM_CSV_HEADER)
+    );
+    let metrics: Vec<&str> = lines.map(|l| l.split(',').nth(3).unwrap()).collect();
+    assert_eq!(metrics, ["on", "off", "on", "off"], "{text}");
+    assert!(!scratch.exists(), "the scratch file is removed");
+}

@@ -28,7 +28,11 @@ const VS_FUSED: &str = "vs fused: the hand-fused loop's time over the engine's, 
 /// Workers,RecordsPerSec,PeakRssBytes,VsFusedLoop,RecordsOut, and prints a table.
 ///
 /// With --stream N: instead, writes N full events as NDJSON to a scratch
-/// file, runs mable_event over it, doubles the file and runs again.
+/// file and runs mable_event over it (metrics on at each worker count, off
+/// at one worker). Then the parsing ceiling: sonic-rs and serde_json into a
+/// typed struct of ten fields, and the engine's own event parser alone, on
+/// one thread over the same file, with the engine's share of each. Then it
+/// doubles the file and runs again.
 ///
 /// Examples:
 ///   mable-pipeline bench --output benchmarks.csv
@@ -93,8 +97,8 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| scratch_dir("stream")),
         };
-        let rows = stream(&opts, |line| eprintln!("{line}"))?;
-        out::print_or_stop(&render_stream_table(&rows))?;
+        let (rows, ceilings) = stream(&opts, |line| eprintln!("{line}"))?;
+        out::print_or_stop(&render_stream_table(&rows, &ceilings))?;
         if let Some(path) = &args.output {
             write_stream_csv(path, &rows)?;
             out::println(format!("wrote {}", path.display()))?;

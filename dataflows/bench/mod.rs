@@ -21,6 +21,7 @@ mod baseline;
 mod command;
 mod engine;
 pub mod measure;
+pub mod parse_ceiling;
 pub mod report;
 pub mod stream;
 mod workload;

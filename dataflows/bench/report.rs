@@ -95,7 +95,7 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
         s.push_str(&r.csv());
         s.push('\n');
     }
-    std::fs::write(path, s).with_context(|| format!("cannot write {}", path.display()))
+    write_whole(path, s.as_bytes())
 }
 
 /// A ratio with three significant digits: `1.23`, `0.0456`, `0.000123`.
@@ -196,4 +196,16 @@ pub fn render_table(rows: &[Row]) -> String {
         s.push_str(&table_row(r));
     }
     s
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed into place, so
+/// a failed run never leaves half a CSV where an earlier one stood.
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let write = || -> std::io::Result<()> {
+        let mut f = mable_pipeline::atomic_file::AtomicFile::create(path, 0o644)?;
+        f.file().write_all(bytes)?;
+        f.commit()
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
 }

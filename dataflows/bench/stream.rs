@@ -16,6 +16,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::measure::{Config, Variant, measure_in_child};
+use super::parse_ceiling::{self, CeilingRow, Parser};
 use super::report::{human_count, human_ns, mib};
 use super::workload::{Job, Workload};
 use mable_pipeline::record::seeded_hash;
@@ -39,6 +40,8 @@ pub struct StreamRow {
     pub records: u64,
     pub file_bytes: u64,
     pub workers: usize,
+    /// Metrics captured (the usual run) or `--metrics off`.
+    pub metrics: bool,
     /// Median wall time of one run.
     pub ns: u64,
     pub records_out: u64,
@@ -60,7 +63,7 @@ impl StreamRow {
 }
 
 /// The header of the streaming CSV.
-pub const STREAM_CSV_HEADER: &str = "Records,FileBytes,Workers,NsPerRun,RecordsPerSec,RecordsPerSecPerWorker,MBPerSecPerCore,PeakRssBytes,RecordsOut";
+pub const STREAM_CSV_HEADER: &str = "Records,FileBytes,Workers,Metrics,NsPerRun,RecordsPerSec,RecordsPerSecPerWorker,MBPerSecPerCore,PeakRssBytes,RecordsOut";
 
 const FIRST: [&str; 8] = [
     "Jana", "Marie", "Joe", "Aiko", "Lukas", "Sofia", "Mateo", "Olivia",
@@ -199,7 +202,7 @@ pub fn append_events(path: &Path, from: u64, to: u64, seed: u64) -> anyhow::Resu
 pub fn stream(
     opts: &StreamOptions,
     mut progress: impl FnMut(&str),
-) -> anyhow::Result<Vec<StreamRow>> {
+) -> anyhow::Result<(Vec<StreamRow>, Vec<CeilingRow>)> {
     std::fs::create_dir_all(&opts.dir)
         .with_context(|| format!("cannot create {}", opts.dir.display()))?;
     // Removes the (multi-GB) file however this returns.
@@ -213,6 +216,7 @@ pub fn stream(
     let path = opts.dir.join("events.ndjson");
     let _ = std::fs::remove_file(&path);
     let mut rows = Vec::new();
+    let mut ceilings = Vec::new();
     let mut written = 0;
     for records in [opts.records, 2 * opts.records] {
         let start = Instant::now();
@@ -224,7 +228,15 @@ pub fn stream(
             human_ns(start.elapsed().as_nanos() as u64)
         ));
         written = records;
-        for &workers in &opts.workers {
+        // The engine on every worker count with metrics on (the usual
+        // run), and on one worker with metrics off: that row is held to the
+        // parsing ceiling below.
+        let runs = opts
+            .workers
+            .iter()
+            .map(|&w| (w, true))
+            .chain(std::iter::once((1, false)));
+        for (workers, metrics) in runs {
             let cfg = Config {
                 job: Job {
                     workload: Workload::MableEvent,
@@ -232,7 +244,11 @@ pub fn stream(
                     seed: opts.seed,
                     template: path.clone(),
                 },
-                variant: Variant::MetricsOn,
+                variant: if metrics {
+                    Variant::MetricsOn
+                } else {
+                    Variant::MetricsOff
+                },
                 workers,
                 runs: opts.runs,
                 count_allocs: false,
@@ -249,6 +265,7 @@ pub fn stream(
                 records,
                 file_bytes,
                 workers,
+                metrics,
                 ns: m.median_ns(),
                 records_out: m.outcome.records_out,
                 peak_rss: m.peak_rss,
@@ -256,13 +273,40 @@ pub fn stream(
             progress(&render_row(&row));
             rows.push(row);
         }
+        for parser in Parser::ALL {
+            let c = parse_ceiling::measure(parser, &path, opts.runs)?;
+            anyhow::ensure!(
+                c.records == records,
+                "{} read {} records of {records}",
+                parser.name(),
+                c.records
+            );
+            progress(&render_ceiling(&c));
+            ceilings.push(c);
+        }
     }
-    Ok(rows)
+    Ok((rows, ceilings))
+}
+
+/// A parsing-ceiling row, in the engine rows' columns.
+fn render_ceiling(c: &CeilingRow) -> String {
+    format!(
+        "{:>9} {:>9} {:>2} {:>10} {:>10} {:>10} {:>8.1} {:>9}  {}",
+        c.records,
+        mib(c.file_bytes),
+        1,
+        human_ns(c.ns),
+        human_count(c.records_per_sec()),
+        human_count(c.records_per_sec()),
+        c.file_bytes as f64 / 1e6 / (c.ns.max(1) as f64 / 1e9),
+        "-",
+        c.parser.name(),
+    )
 }
 
 fn render_row(r: &StreamRow) -> String {
     format!(
-        "{:>9} {:>9} {:>2} {:>10} {:>10} {:>10} {:>8.1} {:>9}",
+        "{:>9} {:>9} {:>2} {:>10} {:>10} {:>10} {:>8.1} {:>9}  {}",
         r.records,
         mib(r.file_bytes),
         r.workers,
@@ -271,23 +315,54 @@ fn render_row(r: &StreamRow) -> String {
         human_count(r.records_per_sec() / r.workers as f64),
         r.mb_per_sec_per_core(),
         r.peak_rss.map_or("-".into(), mib),
+        if r.metrics {
+            "engine, metrics on"
+        } else {
+            "engine, metrics off"
+        },
     )
 }
 
-/// The readable table, with peak RSS at 2N over N per worker count.
-pub fn render_stream_table(rows: &[StreamRow]) -> String {
+/// The readable table: the engine's rows and the parsing ceiling's, the
+/// engine's one-worker rate as a share of each reference parser's, and peak
+/// RSS at 2N over N per worker count.
+pub fn render_stream_table(rows: &[StreamRow], ceilings: &[CeilingRow]) -> String {
     let mut s = format!(
-        "{:>9} {:>9} {:>2} {:>10} {:>10} {:>10} {:>8} {:>9}\n",
-        "records", "file", "w", "time", "records/s", "rec/s/wkr", "MB/s/core", "peak RSS"
+        "{:>9} {:>9} {:>2} {:>10} {:>10} {:>10} {:>8} {:>9}  {}\n",
+        "records", "file", "w", "time", "records/s", "rec/s/wkr", "MB/s/core", "peak RSS", "what"
     );
     for r in rows {
         s.push_str(&render_row(r));
         s.push('\n');
     }
-    for small in rows.iter().filter(|r| r.records == rows[0].records) {
+    for c in ceilings {
+        s.push_str(&render_ceiling(c));
+        s.push('\n');
+    }
+    for c in ceilings {
+        for metrics in [false, true] {
+            if let Some(r) = rows
+                .iter()
+                .find(|r| r.records == c.records && r.workers == 1 && r.metrics == metrics)
+            {
+                let _ = writeln!(
+                    s,
+                    "{} records: engine -w 1, metrics {} ÷ {} = {:.2}×",
+                    c.records,
+                    if metrics { "on" } else { "off" },
+                    c.parser.name(),
+                    r.records_per_sec() / c.records_per_sec()
+                );
+            }
+        }
+    }
+    for small in rows
+        .iter()
+        .filter(|r| r.records == rows[0].records && r.metrics)
+    {
         if let Some(big) = rows
             .iter()
-            .find(|b| b.workers == small.workers && b.records == 2 * small.records)
+            .find(|b| b.workers == small.workers && b.metrics && b.records == 2 * small.records)
             && let (Some(a), Some(b)) = (small.peak_rss, big.peak_rss)
         {
             let _ = writeln!(
@@ -311,10 +386,11 @@ pub fn write_stream_csv(path: &Path, rows: &[StreamRow]) -> anyhow::Result<()> {
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{},{},{:.0},{:.0},{:.1},{},{}",
+            "{},{},{},{},{},{:.0},{:.0},{:.1},{},{}",
             r.records,
             r.file_bytes,
             r.workers,
+            if r.metrics { "on" } else { "off" },
             r.ns,
             r.records_per_sec(),
             r.records_per_sec() / r.workers as f64,
@@ -323,7 +399,7 @@ pub fn write_stream_csv(path: &Path, rows: &[StreamRow]) -> anyhow::Result<()> {
             r.records_out
         );
     }
-    std::fs::write(path, s).with_context(|| format!("cannot write {}", path.display()))
+    super::report::write_whole(path, s.as_bytes())
 }
 
 #[cfg(test)]
