@@ -202,3 +202,49 @@ fn old_runs_are_pruned_to_the_newest_ones() {
     );
     assert!(left.contains(&"mine".to_string()));
 }
+
+#[test]
+fn the_summary_says_what_capturing_metrics_cost_and_only_when_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = repo().join("testdata/mable_event.json");
+    let template = template.to_str().unwrap();
+    let on = run_ok(
+        dir.path(),
+        &[
+            "-w",
+            "2",
+            "--size",
+            "50000",
+            "--batch-size",
+            "500",
+            template,
+        ],
+    );
+    let line = on
+        .lines()
+        .find(|l| l.starts_with("metrics capture: "))
+        .unwrap_or_else(|| panic!("no capture line: {on}"));
+    // "metrics capture: X ms of worker time (P % of 2 × E ms): ..."
+    let num = |after: &str, upto: &str| -> f64 {
+        let at = line.find(after).unwrap() + after.len();
+        line[at..at + line[at..].find(upto).unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let ms = num("metrics capture: ", " ms");
+    let pct = num("(", " %");
+    let elapsed = num("of 2 × ", " ms)");
+    assert!(ms > 0.0 && ms < 2.0 * elapsed, "{line}");
+    // The share is of the workers' time, from the line's own figures
+    // (each rounded: the elapsed time to a millisecond).
+    let share = ms / (2.0 * elapsed) * 100.0;
+    assert!(
+        (share - pct).abs() <= share * 0.01 + 0.01,
+        "{pct} % vs {share:.3} %: {line}"
+    );
+    let off = run_ok(
+        dir.path(),
+        &["-w", "2", "--size", "50000", "--metrics", "off", template],
+    );
+    assert!(!off.contains("metrics capture"), "{off}");
+}

@@ -3,6 +3,7 @@
 //! per arrangement is shipped after each finished batch in which it changed,
 //! so the growth of incremental state is visible over the run.
 
+use super::capture_time::CaptureTime;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -27,44 +28,48 @@ pub struct ArrangementLog {
 }
 
 impl ArrangementLog {
-    /// Starts capturing; call before building the dataflow.
-    pub fn register(worker: &mut Worker) -> ArrangementLog {
+    /// Starts capturing; call before building the dataflow. Reading the
+    /// log counts toward `capture`.
+    pub fn register(worker: &mut Worker, capture: &CaptureTime) -> ArrangementLog {
         let state = Rc::new(RefCell::new(BTreeMap::<usize, Arrangement>::new()));
         let s = state.clone();
+        let capture = capture.clone();
         if let Some(mut registry) = worker.log_register() {
             registry.insert::<DifferentialEventBuilder, _>(
                 "differential/arrange",
                 move |_time, batch| {
                     let Some(events) = batch else { return };
-                    let mut s = s.borrow_mut();
-                    for (_ts, event) in events.drain(..) {
-                        let (op, change): (usize, fn(&mut Arrangement, i64)) = match &event {
-                            DifferentialEvent::Batch(e) => (e.operator, |a, n| {
-                                a.records += n;
-                                a.batches += 1;
-                            }),
-                            // Batches are dropped only when the whole trace is, at
-                            // shutdown; counting that would zero every final size.
-                            DifferentialEvent::Merge(e) if e.complete.is_some() => {
-                                (e.operator, |a, n| {
+                    capture.time(|| {
+                        let mut s = s.borrow_mut();
+                        for (_ts, event) in events.drain(..) {
+                            let (op, change): (usize, fn(&mut Arrangement, i64)) = match &event {
+                                DifferentialEvent::Batch(e) => (e.operator, |a, n| {
                                     a.records += n;
-                                    a.merges += 1;
-                                })
-                            }
-                            _ => continue,
-                        };
-                        let n = match &event {
-                            DifferentialEvent::Batch(e) => e.length as i64,
-                            // A completed merge replaces two batches by one of `complete` records.
-                            DifferentialEvent::Merge(e) => {
-                                e.complete.unwrap_or(0) as i64 - (e.length1 + e.length2) as i64
-                            }
-                            _ => 0,
-                        };
-                        let a = s.entry(op).or_default();
-                        change(a, n);
-                        a.changed = true;
-                    }
+                                    a.batches += 1;
+                                }),
+                                // Batches are dropped only when the whole trace is, at
+                                // shutdown; counting that would zero every final size.
+                                DifferentialEvent::Merge(e) if e.complete.is_some() => {
+                                    (e.operator, |a, n| {
+                                        a.records += n;
+                                        a.merges += 1;
+                                    })
+                                }
+                                _ => continue,
+                            };
+                            let n = match &event {
+                                DifferentialEvent::Batch(e) => e.length as i64,
+                                // A completed merge replaces two batches by one of `complete` records.
+                                DifferentialEvent::Merge(e) => {
+                                    e.complete.unwrap_or(0) as i64 - (e.length1 + e.length2) as i64
+                                }
+                                _ => 0,
+                            };
+                            let a = s.entry(op).or_default();
+                            change(a, n);
+                            a.changed = true;
+                        }
+                    });
                 },
             );
         }

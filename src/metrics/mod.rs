@@ -4,6 +4,7 @@
 //! made from them ([`spans`]).
 
 pub mod arrangements;
+pub mod capture_time;
 pub mod clock;
 pub mod latency;
 pub mod rows;

@@ -5,6 +5,7 @@
 //! Events arrive in timely's batches of about 80; each updates a few
 //! counters in worker-local maps. Rows are made once, at the end of the run.
 
+use super::capture_time::CaptureTime;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -52,16 +53,20 @@ pub struct TimelyLog {
 impl TimelyLog {
     /// Starts capturing. Call before building the dataflow to be observed:
     /// timely hands loggers to operators when they are built.
-    pub fn register(worker: &mut Worker) -> TimelyLog {
+    /// Reading the log counts toward `capture`.
+    pub fn register(worker: &mut Worker, capture: &CaptureTime) -> TimelyLog {
         let state = Rc::new(RefCell::new(State::default()));
         let s = state.clone();
+        let capture = capture.clone();
         if let Some(mut registry) = worker.log_register() {
             registry.insert::<TimelyEventBuilder, _>("timely", move |_time, batch| {
                 let Some(events) = batch else { return };
-                let mut s = s.borrow_mut();
-                for (ts, event) in events.drain(..) {
-                    s.apply(ts, event);
-                }
+                capture.time(|| {
+                    let mut s = s.borrow_mut();
+                    for (ts, event) in events.drain(..) {
+                        s.apply(ts, event);
+                    }
+                });
             });
         }
         TimelyLog { state }

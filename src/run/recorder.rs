@@ -7,6 +7,7 @@
 //! length: each aggregate key's latest value, the batches in flight, one
 //! reduce result per batch per reduce stage, and the capped span keeper.
 
+use crate::metrics::capture_time::CaptureTime;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -67,6 +68,8 @@ impl StageResults for Mailbox {
 
 /// What a worker's batches came to, for its [`WorkerReport`](super::worker::WorkerReport).
 pub(crate) struct Recorded {
+    /// Time spent capturing metrics outside the stages.
+    pub capture: std::time::Duration,
     pub stages: Vec<StageTotals>,
     pub reductions: Vec<ReductionResult>,
     pub aggregates: Vec<AggregateUpdate>,
@@ -84,6 +87,8 @@ pub(crate) struct BatchRecorder {
     stages: Option<Rc<RefCell<StageRegistry>>>,
     latency: Option<BatchLatency>,
     spans: SpanKeeper,
+    /// Time spent capturing metrics outside the stages (the summary prints it).
+    capture: CaptureTime,
     /// Batches this worker fed whose stage rows are not yet out.
     fed: Vec<u64>,
     mailbox: Rc<Mailbox>,
@@ -97,9 +102,11 @@ impl BatchRecorder {
         row_ctx: RowContext,
     ) -> BatchRecorder {
         let on = sender.is_some();
+        let capture = CaptureTime::default();
         BatchRecorder {
-            timely_log: on.then(|| TimelyLog::register(worker)),
-            arrangement_log: on.then(|| ArrangementLog::register(worker)),
+            timely_log: on.then(|| TimelyLog::register(worker, &capture)),
+            arrangement_log: on.then(|| ArrangementLog::register(worker, &capture)),
+            capture,
             stages: on.then(|| Rc::new(RefCell::new(StageRegistry::default()))),
             sender,
             tables: metric_tables(),
@@ -146,6 +153,16 @@ impl BatchRecorder {
     /// Sends the rows of every batch below `frontier` (all, when `None`)
     /// and the results reported since the last flush.
     pub fn flush(&mut self, frontier: Option<u64>) {
+        if self.sender.is_none() {
+            // Nothing to send; the summary's results stay in the mailbox.
+            self.mailbox.inner.borrow_mut().fresh_aggregates.clear();
+            return;
+        }
+        let capture = self.capture.clone();
+        capture.time(|| self.send_rows(frontier));
+    }
+
+    fn send_rows(&mut self, frontier: Option<u64>) {
         let mut received = self.mailbox.inner.borrow_mut();
         let fresh = std::mem::take(&mut received.fresh_aggregates);
         let Some(sender) = &self.sender else {
@@ -213,6 +230,7 @@ impl BatchRecorder {
     /// hands back what the summary shows. Call after the last [`flush`](Self::flush).
     pub fn finish(mut self) -> Recorded {
         drop(self.latency.take());
+        let started = std::time::Instant::now();
         if let Some(sender) = &self.sender {
             sender.send_rows(&self.tables.spans, &self.spans.rows());
             if let Some(log) = self.timely_log.take() {
@@ -226,8 +244,14 @@ impl BatchRecorder {
                 sender.send_rows(&self.tables.channels, &channels);
             }
         }
+        // Sending what is known only at the end is capture time too.
+        let capture = match self.sender {
+            Some(_) => self.capture.total() + started.elapsed(),
+            None => std::time::Duration::ZERO,
+        };
         let received = std::mem::take(&mut *self.mailbox.inner.borrow_mut());
         Recorded {
+            capture,
             stages: self.stages.map(|s| s.borrow().totals()).unwrap_or_default(),
             reductions: received.reductions,
             aggregates: received.latest.into_values().collect(),

@@ -41,6 +41,10 @@ pub struct RunReport {
     pub records_out: u64,
     pub skipped: u64,
     pub elapsed: Duration,
+    /// This process's workers' time capturing metrics outside the stages
+    /// (making rows, handing them to the sidecar, reading timely's log),
+    /// summed; zero with `--metrics off`.
+    pub capture: Duration,
     /// In the graph's order; empty with `--metrics off`.
     pub stages: Vec<StageSummary>,
     /// Each reduce stage's result per batch (only on the process holding worker 0).
@@ -118,6 +122,7 @@ impl RunReport {
             records_out: workers.iter().map(|w| w.records_out).sum(),
             skipped: workers.iter().map(|w| w.skipped).sum(),
             elapsed: end.duration_since(shared.clock.start()),
+            capture: workers.iter().map(|w| w.capture).sum(),
             stages,
             reductions,
             aggregates,
@@ -154,6 +159,7 @@ impl RunReport {
             records_out: progress.records_out.load(Relaxed),
             skipped: 0,
             elapsed: end.duration_since(shared.clock.start()),
+            capture: Duration::ZERO,
             stages: Vec::new(),
             reductions: Vec::new(),
             aggregates: Vec::new(),
@@ -463,6 +469,22 @@ pub fn render_summary(r: &RunReport) -> String {
         );
         for e in &d.errors {
             let _ = writeln!(s, "  error: {e}");
+        }
+        if !r.capture.is_zero() {
+            let worker_time = r.elapsed * r.workers.max(1) as u32;
+            let _ = writeln!(
+                s,
+                "metrics capture: {:.3} ms of {}worker time ({:.2} % of {} × {:.0} ms): making rows, handing them to the sidecar, reading timely's log",
+                r.capture.as_secs_f64() * 1e3,
+                if r.processes > 1 {
+                    "this process's "
+                } else {
+                    ""
+                },
+                r.capture.as_secs_f64() / worker_time.as_secs_f64().max(1e-9) * 100.0,
+                r.workers,
+                r.elapsed.as_secs_f64() * 1e3,
+            );
         }
     }
     s

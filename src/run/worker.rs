@@ -57,6 +57,8 @@ pub(crate) struct Shared<R, O> {
 /// What one worker did.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerReport {
+    /// Time spent capturing metrics outside the stages.
+    pub capture: std::time::Duration,
     pub records_in: u64,
     pub records_out: u64,
     pub skipped: u64,
@@ -183,6 +185,7 @@ pub(crate) fn work<R: SourceRecord, O: Record>(
     recorder.flush(None);
     let recorded = recorder.finish();
     report.records_out = records_out.get();
+    report.capture = recorded.capture;
     report.stages = recorded.stages;
     report.reductions = recorded.reductions;
     report.aggregates = recorded.aggregates;
