@@ -247,6 +247,14 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow], commands: &[String]) -> anyh
         // `--output - | head`: the reader has what it wanted.
         return Ok(0);
     }
+    // Old runs are removed (file system work, ~1 ms on ext4) on a thread
+    // of their own while this one writes the report. Never this run's
+    // directory: it is the newest.
+    let pruning =
+        (args.metrics == Switch::On && args.clickhouse.clickhouse_url.is_none()).then(|| {
+            let (dir, keep) = (args.metrics_dir.clone(), args.keep_runs);
+            std::thread::spawn(move || crate::sink::retention::prune(&dir, keep))
+        });
     let mut summary = render_summary(&report);
     if report_dirs.is_some() {
         let dir = args.metrics_dir.join(&report.run_id);
@@ -265,10 +273,14 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow], commands: &[String]) -> anyh
              run without --clickhouse-url for report.html\n",
         );
     }
-    if args.metrics == Switch::On && args.clickhouse.clickhouse_url.is_none() {
+    if let Some(pruning) = pruning {
         // Keeping the newest runs is housekeeping: a failure here is only worth a word.
-        if let Err(e) = crate::sink::retention::prune(&args.metrics_dir, args.keep_runs) {
-            tracing::warn!(dir = %args.metrics_dir.display(), error = %e, "cannot prune old runs");
+        match pruning.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(dir = %args.metrics_dir.display(), error = %e, "cannot prune old runs")
+            }
+            Err(_) => tracing::warn!(dir = %args.metrics_dir.display(), "cannot prune old runs"),
         }
     }
     // Records on stdout keep stdout for records alone.
