@@ -175,8 +175,9 @@ fn every_shipped_dataflow_runs_with_no_input_as_list_and_help_say() {
 fn old_runs_are_pruned_to_the_newest_ones() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("metrics/mine")).unwrap();
+    let mut last = String::new();
     for _ in 0..4 {
-        run_ok(
+        last = run_ok(
             dir.path(),
             &[
                 "--dataflow",
@@ -201,6 +202,14 @@ fn old_runs_are_pruned_to_the_newest_ones() {
         "two runs and the user's own directory: {left:?}"
     );
     assert!(left.contains(&"mine".to_string()));
+    // The last run's own directory is among them (runs of one second have
+    // random ids, so a run could sort as the oldest and remove itself).
+    let at = last.find("files in metrics/").expect("the metrics line") + "files in metrics/".len();
+    let id = &last[at..at + 19];
+    assert!(
+        left.iter().any(|l| l == id),
+        "{id} was removed: {left:?}\n{last}"
+    );
 }
 
 #[test]

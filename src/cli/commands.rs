@@ -248,12 +248,13 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow], commands: &[String]) -> anyh
         return Ok(0);
     }
     // Old runs are removed (file system work, ~1 ms on ext4) on a thread
-    // of their own while this one writes the report. Never this run's
-    // directory: it is the newest.
+    // of their own while this one writes the report; this run's directory
+    // is named to it, never to be removed.
     let pruning =
         (args.metrics == Switch::On && args.clickhouse.clickhouse_url.is_none()).then(|| {
             let (dir, keep) = (args.metrics_dir.clone(), args.keep_runs);
-            std::thread::spawn(move || crate::sink::retention::prune(&dir, keep))
+            let current = report.run_id.clone();
+            std::thread::spawn(move || crate::sink::retention::prune(&dir, keep, Some(&current)))
         });
     let mut summary = render_summary(&report);
     if report_dirs.is_some() {
