@@ -262,10 +262,7 @@ fn run(args: &RunArgs, dataflows: &[&dyn Dataflow], commands: &[String]) -> anyh
         if let Some(lines) = super::report::after_run(&dir, report.delivery.as_ref()) {
             summary.push_str(&lines);
         }
-    } else if config.capture_metrics
-        && matches!(config.metrics, MetricsTarget::Custom(_))
-        && args.clickhouse.clickhouse_url.is_some()
-        && !args.no_report
+    } else if config.capture_metrics && args.clickhouse.clickhouse_url.is_some() && !args.no_report
     {
         // The report is made from metric files; say why there is none, and
         // how to get one, rather than leave the user looking for it.

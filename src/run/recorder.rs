@@ -230,28 +230,26 @@ impl BatchRecorder {
     /// hands back what the summary shows. Call after the last [`flush`](Self::flush).
     pub fn finish(mut self) -> Recorded {
         drop(self.latency.take());
-        let started = std::time::Instant::now();
-        if let Some(sender) = &self.sender {
-            sender.send_rows(&self.tables.spans, &self.spans.rows());
-            if let Some(log) = self.timely_log.take() {
-                let labels = self
-                    .stages
-                    .as_ref()
-                    .map(|s| s.borrow().paths_by_operator())
-                    .unwrap_or_default();
-                let (operators, channels) = log.rows(&self.row_ctx, &labels);
-                sender.send_rows(&self.tables.operators, &operators);
-                sender.send_rows(&self.tables.channels, &channels);
-            }
-        }
         // Sending what is known only at the end is capture time too.
-        let capture = match self.sender {
-            Some(_) => self.capture.total() + started.elapsed(),
-            None => std::time::Duration::ZERO,
-        };
+        let capture = self.capture.clone();
+        if let Some(sender) = &self.sender {
+            capture.time(|| {
+                sender.send_rows(&self.tables.spans, &self.spans.rows());
+                if let Some(log) = self.timely_log.take() {
+                    let labels = self
+                        .stages
+                        .as_ref()
+                        .map(|s| s.borrow().paths_by_operator())
+                        .unwrap_or_default();
+                    let (operators, channels) = log.rows(&self.row_ctx, &labels);
+                    sender.send_rows(&self.tables.operators, &operators);
+                    sender.send_rows(&self.tables.channels, &channels);
+                }
+            });
+        }
         let received = std::mem::take(&mut *self.mailbox.inner.borrow_mut());
         Recorded {
-            capture,
+            capture: capture.total(),
             stages: self.stages.map(|s| s.borrow().totals()).unwrap_or_default(),
             reductions: received.reductions,
             aggregates: received.latest.into_values().collect(),
